@@ -1,0 +1,378 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types of an OfficialAccountCapacity.
+const (
+	// ConditionReady is True when the configuration is valid and the operator can act
+	// on it (credentials readable, Chat API reachable).
+	ConditionReady = "Ready"
+	// ConditionCapacityAvailable is True while at least one account of the pool can
+	// take new subscribers.
+	ConditionCapacityAvailable = "CapacityAvailable"
+)
+
+// AccountOrigin says where an account of the pool comes from.
+// +kubebuilder:validation:Enum=Spec;ScaleOut
+type AccountOrigin string
+
+const (
+	// OriginSpec marks an account listed in spec.accounts.
+	OriginSpec AccountOrigin = "Spec"
+	// OriginScaleOut marks an account the operator created through onFull.scaleOut.
+	OriginScaleOut AccountOrigin = "ScaleOut"
+)
+
+// NotifyType is the kind of a notification target.
+// +kubebuilder:validation:Enum=slack;wecom;webhook;chat
+type NotifyType string
+
+const (
+	// NotifySlack posts to a Slack incoming webhook (URL in the Secret's "url" key).
+	NotifySlack NotifyType = "slack"
+	// NotifyWeCom posts to a WeCom group robot (URL in the Secret's "url" key).
+	NotifyWeCom NotifyType = "wecom"
+	// NotifyWebhook posts JSON to any HTTPS endpoint (URL in the Secret's "url" key).
+	NotifyWebhook NotifyType = "webhook"
+	// NotifyChat sends a Chat text message to toAccounts through the Chat REST API.
+	NotifyChat NotifyType = "chat"
+)
+
+// ChatRegion names a Tencent Cloud Chat data centre; it selects the REST API domain.
+// +kubebuilder:validation:Enum=china;singapore;seoul;tokyo;frankfurt;mumbai;siliconvalley;jakarta
+type ChatRegion string
+
+// Keys of the credentials Secret named by spec.credentialsRef.
+const (
+	// CredentialCallbackToken is the webhook authentication Token set in the Chat
+	// console. When present, every callback must carry a valid Sign.
+	CredentialCallbackToken = "callbackToken"
+	// CredentialAdminIdentifier is the App admin account the REST API is called as.
+	CredentialAdminIdentifier = "adminIdentifier"
+	// CredentialSecretKey is the app's secret key, used to make UserSigs.
+	CredentialSecretKey = "secretKey"
+)
+
+// OfficialAccountCapacitySpec declares a pool of Official Accounts of one Chat app and
+// what to do when one of them is full.
+// +kubebuilder:validation:XValidation:rule="!has(self.onFull) || !has(self.onFull.scaleOut) || self.onFull.scaleOut.maxAccounts >= size(self.accounts)",message="must not be below the number of spec.accounts",fieldPath=".onFull.scaleOut.maxAccounts",reason=FieldValueInvalid
+type OfficialAccountCapacitySpec struct {
+	// sdkAppID is the SDKAppID of the Chat app. Callbacks must carry it as SdkAppid.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	SDKAppID int64 `json:"sdkAppID"`
+
+	// accounts is the ordered pool of Official Account user IDs; the first is the
+	// primary. Each ID is printable ASCII, starts with "@TOA#_", does not start with
+	// "@TOA#_@TOA#", and is at most 48 bytes long.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=7
+	// +kubebuilder:validation:items:MaxLength=48
+	// +kubebuilder:validation:items:Pattern=`^@TOA#_[ -~]+$`
+	// +kubebuilder:validation:items:XValidation:rule="!self.startsWith('@TOA#_@TOA#')",message="must not start with @TOA#_@TOA#"
+	Accounts []string `json:"accounts"`
+
+	// credentialsRef names a Secret in the same namespace with the keys
+	// callbackToken (webhook authentication Token), adminIdentifier and secretKey
+	// (REST API). When callbackToken is set, unsigned callbacks are refused.
+	// +required
+	CredentialsRef LocalObjectReference `json:"credentialsRef"`
+
+	// chatAPI selects the Chat REST API domain. Needed by onFull and by notify
+	// targets of type chat.
+	// +optional
+	ChatAPI *ChatAPISpec `json:"chatAPI,omitempty"`
+
+	// onFull says what to do through the Chat REST API when an account is full.
+	// +optional
+	OnFull *OnFullSpec `json:"onFull,omitempty"`
+
+	// publish writes the account new subscribers should use into a ConfigMap.
+	// +optional
+	Publish *PublishSpec `json:"publish,omitempty"`
+
+	// notify lists who is told when an account becomes full and when room is back.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Notify []NotifyTarget `json:"notify,omitempty"`
+
+	// recheckInterval is how often full accounts are checked for room again.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="must be at least 10s"
+	RecheckInterval *metav1.Duration `json:"recheckInterval,omitempty"`
+
+	// suspend stops all actions (REST calls, notifications, publishing); callbacks
+	// are still recorded.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// name of the referent.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// ChatAPISpec selects the Chat REST API by region or by endpoint; exactly one is set.
+// +kubebuilder:validation:XValidation:rule="has(self.region) != has(self.endpoint)",message="exactly one of region or endpoint must be set"
+type ChatAPISpec struct {
+	// region is the data centre of the app: china, singapore, seoul, tokyo,
+	// frankfurt, mumbai, siliconvalley or jakarta.
+	// +optional
+	Region ChatRegion `json:"region,omitempty"`
+
+	// endpoint overrides the REST API base URL. It must be https; http is accepted
+	// only for loopback hosts (tests).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",message="must be an https URL (http only for localhost, 127.0.0.1 or ::1)"
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// OnFullSpec lists the actions taken when an account of the pool is full.
+type OnFullSpec struct {
+	// raiseLimit raises the full account's MaxSubscriberNum by step, up to ceiling.
+	// +optional
+	RaiseLimit *RaiseLimitSpec `json:"raiseLimit,omitempty"`
+
+	// scaleOut creates a new account when no account of the pool has room.
+	// +optional
+	ScaleOut *ScaleOutSpec `json:"scaleOut,omitempty"`
+}
+
+// RaiseLimitSpec raises an account's subscriber limit in steps.
+// +kubebuilder:validation:XValidation:rule="self.ceiling >= self.step",message="ceiling must not be below step",fieldPath=".ceiling",reason=FieldValueInvalid
+type RaiseLimitSpec struct {
+	// step is added to MaxSubscriberNum each time the account is full.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Step int64 `json:"step"`
+
+	// ceiling is the highest MaxSubscriberNum the operator sets.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Ceiling int64 `json:"ceiling"`
+}
+
+// ScaleOutSpec creates new Official Accounts when the pool is full.
+type ScaleOutSpec struct {
+	// maxAccounts bounds the pool, spec accounts included.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	MaxAccounts int32 `json:"maxAccounts"`
+
+	// ownerAccount is the Chat user that owns the created accounts.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=48
+	OwnerAccount string `json:"ownerAccount"`
+
+	// namePrefix starts the display name of each created account.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=140
+	NamePrefix string `json:"namePrefix"`
+
+	// maxSubscriberNum is the subscriber limit of created accounts.
+	// +optional
+	// +kubebuilder:default=100000
+	// +kubebuilder:validation:Minimum=1
+	MaxSubscriberNum int64 `json:"maxSubscriberNum,omitempty"`
+}
+
+// PublishSpec names the ConfigMap that carries the active account.
+type PublishSpec struct {
+	// configMapName is the ConfigMap, in the same namespace, the operator writes.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ConfigMapName string `json:"configMapName"`
+
+	// key is the ConfigMap data key that holds the active account ID.
+	// +optional
+	// +kubebuilder:default="activeAccount"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// NotifyTarget is one place to tell about capacity changes.
+// +kubebuilder:validation:XValidation:rule="self.type == 'chat' || has(self.secretRef)",message="secretRef is required for slack, wecom and webhook",fieldPath=".secretRef",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="self.type != 'chat' || (has(self.toAccounts) && size(self.toAccounts) > 0)",message="toAccounts is required for type chat",fieldPath=".toAccounts",reason=FieldValueRequired
+type NotifyTarget struct {
+	// name identifies the target in status.notifications.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// type is slack, wecom, webhook or chat.
+	// +required
+	Type NotifyType `json:"type"`
+
+	// secretRef names a Secret whose "url" key holds the target URL (slack, wecom,
+	// webhook).
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+
+	// toAccounts are the Chat users told by a chat target.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=48
+	ToAccounts []string `json:"toAccounts,omitempty"`
+
+	// repeatInterval repeats the notification while the episode lasts; unset means
+	// once per episode.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="must be at least 1m"
+	RepeatInterval *metav1.Duration `json:"repeatInterval,omitempty"`
+}
+
+// AccountStatus is what the operator knows of one account of the pool.
+type AccountStatus struct {
+	// id is the Official Account user ID.
+	// +required
+	// +kubebuilder:validation:MaxLength=48
+	ID string `json:"id"`
+
+	// origin says whether the account is listed in spec or was created by scale-out.
+	// +optional
+	Origin AccountOrigin `json:"origin,omitempty"`
+
+	// full is true from a "full" callback until room is seen again.
+	// +optional
+	Full bool `json:"full,omitempty"`
+
+	// fullSince is the EventTime of the first "full" callback of this episode.
+	// +optional
+	FullSince *metav1.Time `json:"fullSince,omitempty"`
+
+	// lastEventTime is the newest EventTime (Unix milliseconds) of a "full" callback.
+	// +optional
+	LastEventTime int64 `json:"lastEventTime,omitempty"`
+
+	// fullEvents counts the distinct "full" callbacks recorded for this account.
+	// +optional
+	FullEvents int64 `json:"fullEvents,omitempty"`
+
+	// subscriberNum is the subscriber count last read from the Chat REST API.
+	// +optional
+	SubscriberNum int64 `json:"subscriberNum,omitempty"`
+
+	// maxSubscriberNum is the subscriber limit as the operator last knew it.
+	// +optional
+	MaxSubscriberNum int64 `json:"maxSubscriberNum,omitempty"`
+}
+
+// NotificationStatus is the delivery state of one notify target; it survives
+// restarts, so an episode is never announced twice nor lost.
+type NotificationStatus struct {
+	// name of the notify target.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// lastNotifiedEpisode identifies the last episode announced successfully.
+	// +optional
+	LastNotifiedEpisode string `json:"lastNotifiedEpisode,omitempty"`
+
+	// lastSentTime is when the last notification succeeded.
+	// +optional
+	LastSentTime *metav1.Time `json:"lastSentTime,omitempty"`
+
+	// failures counts consecutive failed attempts.
+	// +optional
+	Failures int32 `json:"failures,omitempty"`
+}
+
+// OfficialAccountCapacityStatus is the observed state of the pool.
+type OfficialAccountCapacityStatus struct {
+	// observedGeneration is the spec generation the controller last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// activeAccount is the account new subscribers should use.
+	// +optional
+	ActiveAccount string `json:"activeAccount,omitempty"`
+
+	// fullAccounts is the number of accounts currently full.
+	// +optional
+	FullAccounts int32 `json:"fullAccounts,omitempty"`
+
+	// lastFullTime is the newest EventTime of any "full" callback.
+	// +optional
+	LastFullTime *metav1.Time `json:"lastFullTime,omitempty"`
+
+	// accounts is the state of each account of the pool.
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MaxItems=64
+	Accounts []AccountStatus `json:"accounts,omitempty"`
+
+	// notifications is the delivery state of each notify target.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Notifications []NotificationStatus `json:"notifications,omitempty"`
+
+	// conditions: Ready and CapacityAvailable.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// OfficialAccountCapacity watches a pool of Tencent Cloud Chat Official Accounts and
+// acts when one reaches its subscriber limit.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=oac,categories=chat
+// +kubebuilder:printcolumn:name="AppID",type=integer,JSONPath=`.spec.sdkAppID`
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeAccount`
+// +kubebuilder:printcolumn:name="Full",type=integer,JSONPath=`.status.fullAccounts`
+// +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="CapacityAvailable")].status`
+// +kubebuilder:printcolumn:name="Last-Full",type=date,JSONPath=`.status.lastFullTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type OfficialAccountCapacity struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired pool and its policy.
+	// +required
+	Spec OfficialAccountCapacitySpec `json:"spec"`
+
+	// status is what the operator has recorded and done.
+	// +optional
+	Status OfficialAccountCapacityStatus `json:"status,omitempty"`
+}
+
+// OfficialAccountCapacityList is a list of OfficialAccountCapacity.
+// +kubebuilder:object:root=true
+type OfficialAccountCapacityList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []OfficialAccountCapacity `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&OfficialAccountCapacity{}, &OfficialAccountCapacityList{})
+}
