@@ -1,0 +1,111 @@
+# oa-capacity-operator. Everything here needs only Go and make: tools and the envtest
+# control plane are built from source through the Go module proxy.
+
+IMG ?= oa-capacity-operator:latest
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+BENCHSTAT ?= $(LOCALBIN)/benchstat
+KUBECTL ?= kubectl
+# Seconds each fuzz target runs in `make test`.
+FUZZTIME ?= 5s
+# Go packages with fuzz targets, as package:FuzzName.
+FUZZ_TARGETS ?=
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRD and RBAC manifests under config/.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods of the API types.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: verify-generated
+verify-generated: controller-gen ## Fail when committed generated files are out of date.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+
+.PHONY: fmt
+fmt: ## Format the Go sources.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: verify-fmt
+verify-fmt: ## Fail when a Go source is not gofmt-formatted.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed (run make fmt):"; echo "$$out"; exit 1; fi
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: test
+test: verify-generated verify-fmt vet envtest ## Run every test (envtest, race detector, fuzz smoke).
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "./$${t%%:*}"; \
+	done
+
+.PHONY: bench
+bench: benchstat ## Run the benchmarks 10 times; compare runs with bin/benchstat.
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -run='^$$' -bench=. -benchmem -count=10 ./... | tee bench.txt
+	$(BENCHSTAT) bench.txt
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager binary into bin/manager.
+	go build -o $(LOCALBIN)/manager .
+
+.PHONY: run
+run: manifests generate ## Run the manager against the current kubeconfig.
+	go run . --leader-elect=false
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the current cluster.
+	$(KUBECTL) apply -k config/crd
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs from the current cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the manager (image IMG) into the current cluster.
+	$(KUBECTL) kustomize config/default | sed 's|image: controller:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
+
+.PHONY: undeploy
+undeploy: ## Remove the manager from the current cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+##@ Dependencies
+
+.PHONY: envtest
+envtest: ## Build kube-apiserver and etcd for envtest (cached outside the clone).
+	@hack/envtest.sh path >/dev/null
+
+.PHONY: envtest-path
+envtest-path: ## Print the directory holding the envtest kube-apiserver and etcd.
+	@hack/envtest.sh path
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN) ## Build controller-gen into bin/.
+$(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
+
+.PHONY: benchstat
+benchstat: $(BENCHSTAT) ## Build benchstat into bin/.
+$(BENCHSTAT): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && go build -o $(BENCHSTAT) golang.org/x/perf/cmd/benchstat
