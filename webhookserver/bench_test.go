@@ -1,0 +1,101 @@
+package webhookserver
+
+import (
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
+)
+
+var errNotYet = errors.New("the cache does not show the event yet")
+
+// The benchmarks drive the real HTTP server on loopback against envtest; see
+// docs/performance.md for the method and the figures.
+
+// BenchmarkDuplicateCallback is a re-delivered event already in status: parse, verify
+// the Sign, find the resource in the cache index, answer OK, write nothing.
+func BenchmarkDuplicateCallback(b *testing.B) {
+	h := startServer(b, Options{})
+	appID := newAppID()
+	h.pool(env.Namespace(b), appID, "bench-token", "@TOA#_bench_dup")
+	h.full(appID, "bench-token", "@TOA#_bench_dup", sampleEventTime)
+	testCachedEvent(b, h, appID, "@TOA#_bench_dup", sampleEventTime)
+	body := fullBody("@TOA#_bench_dup", sampleEventTime)
+	writes := h.counter("writes", "success")
+
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			code, _ := h.post(http.MethodPost, query(appID, CommandAccountFull, "bench-token", time.Now()), body)
+			if code != http.StatusOK {
+				b.Fatalf("HTTP %d", code)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				code, _ := h.post(http.MethodPost, query(appID, CommandAccountFull, "bench-token", time.Now()), body)
+				if code != http.StatusOK {
+					b.Errorf("HTTP %d", code)
+					return
+				}
+			}
+		})
+	})
+	if n := h.counter("writes", "success"); n != writes {
+		b.Fatalf("duplicates wrote status %v times", n-writes)
+	}
+}
+
+// BenchmarkNewEvent is a new event for one account each time: the answer waits for
+// the status write. In parallel, concurrent events share writes (group commit).
+func BenchmarkNewEvent(b *testing.B) {
+	h := startServer(b, Options{})
+	appID := newAppID()
+	h.pool(env.Namespace(b), appID, "bench-token", "@TOA#_bench_new")
+	var eventTime atomic.Int64
+	eventTime.Store(sampleEventTime)
+
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.full(appID, "bench-token", "@TOA#_bench_new", eventTime.Add(1))
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		before := h.counter("writes", "success")
+		b.SetParallelism(16) // 16 clients per CPU, as a busy Chat backend would be
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				code, _ := h.post(http.MethodPost, query(appID, CommandAccountFull, "bench-token", time.Now()), fullBody("@TOA#_bench_new", eventTime.Add(1)))
+				if code != http.StatusOK {
+					b.Errorf("HTTP %d", code)
+					return
+				}
+			}
+		})
+		b.ReportMetric((h.counter("writes", "success")-before)/float64(b.N), "writes/op")
+	})
+}
+
+// testCachedEvent waits until the cache holds the event, so that the benchmark
+// measures the duplicate path from its first iteration.
+func testCachedEvent(b *testing.B, h *harness, appID int64, account string, eventTime int64) {
+	b.Helper()
+	testenv.Eventually(b, 10*time.Second, func() error {
+		list, err := h.srv.lookup(b.Context(), IndexAppAccount, appAccountKey(appID, account))
+		if err != nil {
+			return err
+		}
+		if len(list) != 1 || !recorded(&list[0].Status, fullEvent{account, eventTime}) {
+			return errNotYet
+		}
+		return nil
+	})
+}

@@ -1,0 +1,196 @@
+package webhookserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+)
+
+// outcome is how a callback ended: the HTTP status, the answer and the metric label.
+type outcome struct {
+	status int
+	answer answer
+	result string
+}
+
+func ok(result string) outcome { return outcome{http.StatusOK, answerOK, result} }
+
+func fail(status int, result, info string) outcome {
+	return outcome{status, failAnswer(status, info), result}
+}
+
+// ServeHTTP answers one Chat callback. Every answer, success or not, is the JSON the
+// protocol defines.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	command := r.URL.Query().Get("CallbackCommand")
+	o := s.handle(r)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if o.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	w.WriteHeader(o.status)
+	_ = json.NewEncoder(w).Encode(o.answer)
+	s.metrics.callbacks.WithLabelValues(commandLabel(command), o.result).Inc()
+	s.metrics.latency.WithLabelValues(o.result).Observe(time.Since(start).Seconds())
+}
+
+func (s *Server) handle(r *http.Request) outcome {
+	if r.Method != http.MethodPost {
+		return fail(http.StatusMethodNotAllowed, resultBadMethod, "only POST is accepted")
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return fail(http.StatusRequestEntityTooLarge, resultTooLarge, "body is larger than the server accepts")
+		}
+		return fail(http.StatusBadRequest, resultBadRequest, "body cannot be read")
+	}
+	cb, err := parseCallback(r.URL.Query(), raw)
+	if err != nil {
+		return fail(http.StatusBadRequest, resultBadRequest, err.Error())
+	}
+	// The answer must reach the Chat backend within 2 s; past the deadline the event
+	// stays queued and the answer is FAIL.
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.AnswerDeadline)
+	defer cancel()
+
+	if cb.Command != CommandAccountFull {
+		app, err := s.lookup(ctx, IndexApp, appKey(cb.SDKAppID))
+		switch {
+		case err != nil:
+			return fail(http.StatusServiceUnavailable, resultUnavailable, "try again later")
+		case len(app) == 0:
+			return fail(http.StatusForbidden, resultUnknownApp, "SdkAppid is not served here")
+		}
+		return ok(resultIgnored)
+	}
+
+	// The resources that list the account; when none does, the app's resources, which
+	// authenticate the callback before it is acknowledged and logged.
+	listing, err := s.lookup(ctx, IndexAppAccount, appAccountKey(cb.SDKAppID, cb.Account))
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, resultUnavailable, "try again later")
+	}
+	candidates := listing
+	if len(listing) == 0 {
+		if candidates, err = s.lookup(ctx, IndexApp, appKey(cb.SDKAppID)); err != nil {
+			return fail(http.StatusServiceUnavailable, resultUnavailable, "try again later")
+		}
+		if len(candidates) == 0 {
+			return fail(http.StatusForbidden, resultUnknownApp, "SdkAppid is not served here")
+		}
+	}
+	authed, o, done := s.authenticate(ctx, cb, candidates)
+	if done {
+		return o
+	}
+	if len(listing) == 0 {
+		s.unknownAccounts.log(appAccountKey(cb.SDKAppID, cb.Account), func() {
+			s.log.Info("callback for an account that no OfficialAccountCapacity lists; acknowledged, nothing recorded",
+				"sdkAppID", cb.SDKAppID, "account", cb.Account)
+		})
+		return ok(resultUnknownAccount)
+	}
+	return s.record(ctx, cb, authed)
+}
+
+// authenticate returns the resources the callback's Sign is good for. A resource whose
+// Secret has no callbackToken accepts unsigned callbacks; one whose Secret cannot be
+// read accepts nothing.
+func (s *Server) authenticate(ctx context.Context, cb callback, candidates []*chatv1alpha1.OfficialAccountCapacity) ([]*chatv1alpha1.OfficialAccountCapacity, outcome, bool) {
+	var authed []*chatv1alpha1.OfficialAccountCapacity
+	var signErr, credErr error
+	for _, oac := range candidates {
+		key := types.NamespacedName{Namespace: oac.Namespace, Name: oac.Spec.CredentialsRef.Name}
+		token, err := s.tokens.token(ctx, key)
+		if err != nil {
+			credErr = err
+			s.log.Error(err, "cannot authenticate callback", "officialAccountCapacity", client.ObjectKeyFromObject(oac))
+			continue
+		}
+		if token == "" {
+			s.unsigned.log(key.String(), func() {
+				s.log.Info("credentials Secret has no callbackToken: callbacks are accepted without a Sign; set the console's webhook Token to secure them",
+					"secret", key, "officialAccountCapacity", client.ObjectKeyFromObject(oac))
+			})
+		} else if err := checkSign(cb, token, s.opts.Now(), s.opts.MaxClockSkew); err != nil {
+			signErr = err
+			continue
+		}
+		authed = append(authed, oac)
+	}
+	switch {
+	case len(authed) > 0:
+		return authed, outcome{}, false
+	case signErr != nil:
+		return nil, fail(http.StatusUnauthorized, resultUnauthorized, signErr.Error()), true
+	default:
+		_ = credErr // logged above; the answer does not say which Secret
+		return nil, fail(http.StatusServiceUnavailable, resultUnavailable, "cannot authenticate the callback now"), true
+	}
+}
+
+// record queues the event for each resource and waits for the writes.
+func (s *Server) record(ctx context.Context, cb callback, targets []*chatv1alpha1.OfficialAccountCapacity) outcome {
+	ev := fullEvent{Account: cb.Account, EventTime: cb.EventTime}
+	// A stable order keeps the outcome of a multi-resource callback deterministic.
+	sort.Slice(targets, func(i, j int) bool {
+		return client.ObjectKeyFromObject(targets[i]).String() < client.ObjectKeyFromObject(targets[j]).String()
+	})
+	var waits []*pending
+	for _, oac := range targets {
+		if recorded(&oac.Status, ev) {
+			continue // durable already: the cache shows what the API server stored
+		}
+		p, err := s.recorder.enqueue(client.ObjectKeyFromObject(oac), ev)
+		if err != nil {
+			s.log.Error(err, "cannot accept event", "officialAccountCapacity", client.ObjectKeyFromObject(oac),
+				"account", cb.Account, "eventTime", cb.EventTime)
+			return fail(http.StatusServiceUnavailable, resultUnavailable, "cannot accept the event now")
+		}
+		waits = append(waits, p)
+	}
+	if len(waits) == 0 {
+		return ok(resultDuplicate)
+	}
+	for _, p := range waits {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				return fail(http.StatusServiceUnavailable, resultUnavailable, "the event could not be recorded")
+			}
+		case <-ctx.Done():
+			// Still queued: the writer keeps trying. FAIL lets a console with retries
+			// enabled send it again, which is harmless once it is written.
+			return fail(http.StatusServiceUnavailable, resultUnavailable, "the event is queued but not yet recorded")
+		}
+	}
+	return ok(resultRecorded)
+}
+
+// lookup finds resources by a field index of the cache. The objects are the cache's
+// own (not copies), so they must only be read.
+func (s *Server) lookup(ctx context.Context, index, key string) ([]*chatv1alpha1.OfficialAccountCapacity, error) {
+	var list chatv1alpha1.OfficialAccountCapacityList
+	if err := s.cache.List(ctx, &list, client.MatchingFields{index: key}, client.UnsafeDisableDeepCopy); err != nil {
+		s.log.Error(err, "look up resources in the cache", "index", index, "key", key)
+		return nil, fmt.Errorf("look up %s=%s: %w", index, key, err)
+	}
+	out := make([]*chatv1alpha1.OfficialAccountCapacity, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, nil
+}

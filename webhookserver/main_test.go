@@ -1,0 +1,213 @@
+package webhookserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+// nextAppID gives each test an app of its own, so tests never see each other's resources.
+var nextAppID atomic.Int64
+
+func newAppID() int64 { return 1400000000 + nextAppID.Add(1) }
+
+// harness is one manager running the callback server on loopback.
+type harness struct {
+	t       testing.TB
+	srv     *Server
+	url     string
+	cache   client.Reader
+	metrics *prometheus.Registry
+	stop    context.CancelFunc
+	done    chan error // receives what the manager's Start returned
+	http    *http.Client
+}
+
+func startServer(t testing.TB, opts Options) *harness {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 testr.NewWithInterface(t, testr.Options{Verbosity: 0}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	opts.BindAddress = "127.0.0.1:0"
+	opts.Registerer = reg
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := AddToManager(ctx, mgr, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	h := &harness{t: t, srv: srv, cache: mgr.GetCache(), metrics: reg, stop: cancel, done: make(chan error, 1),
+		http: &http.Client{Timeout: 10 * time.Second}}
+	go func() { h.done <- mgr.Start(ctx) }()
+	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer waitCancel()
+	addr := srv.Addr(waitCtx)
+	if addr == nil {
+		cancel()
+		t.Fatal("callback server did not start listening")
+	}
+	h.url = "http://" + addr.String() + "/callback"
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-h.done:
+		case <-time.After(30 * time.Second):
+			t.Error("manager did not stop")
+		}
+	})
+	return h
+}
+
+// pool creates a credentials Secret (with token, when not empty) and a resource listing
+// accounts, and waits until the server's cache has it.
+func (h *harness) pool(ns string, appID int64, token string, accounts ...string) *chatv1alpha1.OfficialAccountCapacity {
+	h.t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("pool-%d", appID)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-creds", Namespace: ns}, Data: map[string][]byte{
+		chatv1alpha1.CredentialAdminIdentifier: []byte("administrator"),
+		chatv1alpha1.CredentialSecretKey:       []byte("not-a-real-key"),
+	}}
+	if token != "" {
+		secret.Data[chatv1alpha1.CredentialCallbackToken] = []byte(token)
+	}
+	if err := env.Client.Create(ctx, secret); err != nil {
+		h.t.Fatal(err)
+	}
+	oac := &chatv1alpha1.OfficialAccountCapacity{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: chatv1alpha1.OfficialAccountCapacitySpec{
+			SDKAppID: appID, Accounts: accounts, CredentialsRef: chatv1alpha1.LocalObjectReference{Name: secret.Name},
+		},
+	}
+	if err := env.Client.Create(ctx, oac); err != nil {
+		h.t.Fatal(err)
+	}
+	h.waitCached(oac)
+	return oac
+}
+
+// waitCached waits until the server's cache has oac.
+func (h *harness) waitCached(oac *chatv1alpha1.OfficialAccountCapacity) {
+	h.t.Helper()
+	testenv.Eventually(h.t, 10*time.Second, func() error {
+		return h.cache.Get(context.Background(), client.ObjectKeyFromObject(oac), &chatv1alpha1.OfficialAccountCapacity{})
+	})
+}
+
+// query builds a callback query; a token signs it at now.
+func query(appID int64, command, token string, now time.Time) string {
+	q := fmt.Sprintf("SdkAppid=%d&CallbackCommand=%s&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI", appID, command)
+	if token != "" {
+		rt := now.Unix()
+		q += "&Sign=" + Sign(token, rt) + "&RequestTime=" + strconv.FormatInt(rt, 10)
+	}
+	return q
+}
+
+func fullBody(account string, eventTime int64) string {
+	return fmt.Sprintf(`{"CallbackCommand":%q,"Official_Account":%q,"EventTime":%d}`, CommandAccountFull, account, eventTime)
+}
+
+// post sends one callback and returns the HTTP status and the decoded answer; it
+// fails the test when the answer is not the protocol's JSON.
+func (h *harness) post(method, rawQuery, body string) (int, answer) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+"?"+rawQuery, bytes.NewBufferString(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp, err := h.http.Do(req)
+	if err != nil {
+		h.t.Fatalf("POST callback: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var a answer
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		h.t.Fatalf("answer is not the protocol's JSON: %v: %q", err, raw)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		h.t.Errorf("Content-Type = %q", ct)
+	}
+	return resp.StatusCode, a
+}
+
+// full posts a signed "account full" callback and requires the OK answer.
+func (h *harness) full(appID int64, token, account string, eventTime int64) {
+	h.t.Helper()
+	code, a := h.post(http.MethodPost, query(appID, CommandAccountFull, token, time.Now()), fullBody(account, eventTime))
+	if code != http.StatusOK || a != answerOK {
+		h.t.Fatalf("callback for %s at %d: HTTP %d %+v, want 200 OK", account, eventTime, code, a)
+	}
+}
+
+func (h *harness) counter(name string, labels ...string) float64 {
+	h.t.Helper()
+	var c prometheus.Collector
+	switch name {
+	case "callbacks":
+		c = h.srv.metrics.callbacks.WithLabelValues(labels...)
+	case "writes":
+		c = h.srv.metrics.writes.WithLabelValues(labels...)
+	default:
+		h.t.Fatalf("unknown counter %s", name)
+	}
+	return testutil.ToFloat64(c)
+}
+
+// stored reads the resource from the API server, not the cache.
+func stored(t testing.TB, oac *chatv1alpha1.OfficialAccountCapacity) *chatv1alpha1.OfficialAccountCapacity {
+	t.Helper()
+	var got chatv1alpha1.OfficialAccountCapacity
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: oac.Namespace, Name: oac.Name}, &got); err != nil {
+		t.Fatal(err)
+	}
+	return &got
+}
+
+func accountStatus(oac *chatv1alpha1.OfficialAccountCapacity, id string) *chatv1alpha1.AccountStatus {
+	for i := range oac.Status.Accounts {
+		if oac.Status.Accounts[i].ID == id {
+			return &oac.Status.Accounts[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package webhookserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// CommandAccountFull is the callback this server exists for.
+const CommandAccountFull = "OfficialAccount.CallbackAfterOfficialAccountFull"
+
+// knownCommands are the other Official Account callbacks that may reach the same URL.
+// They are acknowledged and counted under their own name; anything else is counted as
+// "other", so that a caller cannot grow the metric's label set.
+var knownCommands = map[string]bool{
+	CommandAccountFull: true,
+	"OfficialAccount.CallbackBeforeCreateOfficialAccount":     true,
+	"OfficialAccount.CallbackAfterCreateOfficialAccount":      true,
+	"OfficialAccount.CallbackAfterOfficialAccountInfoChanged": true,
+	"OfficialAccount.CallbackAfterOfficialAccountDestroyed":   true,
+	"OfficialAccount.CallbackBeforeAddSubscriber":             true,
+	"OfficialAccount.CallbackAfterAddSubscriber":              true,
+	"OfficialAccount.CallbackAfterDeleteSubscriber":           true,
+	"OfficialAccount.CallbackBeforeSendMsg":                   true,
+	"OfficialAccount.CallbackAfterSendMsg":                    true,
+	"OfficialAccount.CallbackAfterMsgWithDraw":                true,
+}
+
+// commandLabel is the metric label of a command.
+func commandLabel(cmd string) string {
+	if knownCommands[cmd] {
+		return cmd
+	}
+	return "other"
+}
+
+// callback is a parsed request. Account and EventTime are set only for
+// CommandAccountFull.
+type callback struct {
+	SDKAppID    int64
+	Command     string
+	Sign        string // empty when the request is unsigned
+	RequestTime int64  // Unix seconds; 0 when absent
+	Account     string
+	EventTime   int64 // Unix milliseconds
+}
+
+// requestError is bad input: it becomes a 400 answer with a message safe to return.
+type requestError struct{ msg string }
+
+func (e *requestError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &requestError{msg: fmt.Sprintf(format, args...)}
+}
+
+// body is the part of a callback body this server reads. Raw fields let the parser
+// tell "missing" from "wrong type" and refuse a quoted or fractional EventTime.
+type body struct {
+	CallbackCommand *string         `json:"CallbackCommand"`
+	OfficialAccount *string         `json:"Official_Account"`
+	EventTime       json.RawMessage `json:"EventTime"`
+}
+
+// parseCallback checks the query and body of a callback POST as the Chat protocol
+// defines them. It does not authenticate; see checkSign.
+func parseCallback(query url.Values, raw []byte) (callback, error) {
+	var cb callback
+
+	appID, err := singleParam(query, "SdkAppid")
+	if err != nil {
+		return cb, err
+	}
+	cb.SDKAppID, err = strconv.ParseInt(appID, 10, 64)
+	if err != nil || cb.SDKAppID <= 0 {
+		return cb, badRequest("SdkAppid must be a positive integer")
+	}
+	if cb.Command, err = singleParam(query, "CallbackCommand"); err != nil {
+		return cb, err
+	}
+	if cb.Sign, err = optionalParam(query, "Sign"); err != nil {
+		return cb, err
+	}
+	rt, err := optionalParam(query, "RequestTime")
+	if err != nil {
+		return cb, err
+	}
+	if rt != "" {
+		cb.RequestTime, err = strconv.ParseInt(rt, 10, 64)
+		if err != nil || cb.RequestTime <= 0 {
+			return cb, badRequest("RequestTime must be a positive integer (Unix seconds)")
+		}
+	}
+	if (cb.Sign == "") != (rt == "") {
+		return cb, badRequest("Sign and RequestTime must be given together")
+	}
+
+	var b body
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return cb, badRequest("body is not a JSON object")
+	}
+	if b.CallbackCommand == nil {
+		return cb, badRequest("body has no CallbackCommand")
+	}
+	if *b.CallbackCommand != cb.Command {
+		return cb, badRequest("CallbackCommand of the body does not match the query")
+	}
+	if cb.Command != CommandAccountFull {
+		return cb, nil
+	}
+
+	if b.OfficialAccount == nil || *b.OfficialAccount == "" {
+		return cb, badRequest("body has no Official_Account")
+	}
+	if len(*b.OfficialAccount) > maxAccountBytes {
+		return cb, badRequest("Official_Account must be at most %d bytes", maxAccountBytes)
+	}
+	cb.Account = *b.OfficialAccount
+	if len(b.EventTime) == 0 || bytes.Equal(b.EventTime, []byte("null")) {
+		return cb, badRequest("body has no EventTime")
+	}
+	cb.EventTime, err = strconv.ParseInt(string(b.EventTime), 10, 64)
+	if err != nil || cb.EventTime <= 0 {
+		return cb, badRequest("EventTime must be a positive integer (Unix milliseconds)")
+	}
+	return cb, nil
+}
+
+// singleParam returns a required query parameter that must appear once.
+func singleParam(q url.Values, name string) (string, error) {
+	v, err := optionalParam(q, name)
+	if err == nil && v == "" {
+		return "", badRequest("query parameter %s is required", name)
+	}
+	return v, err
+}
+
+func optionalParam(q url.Values, name string) (string, error) {
+	vs := q[name]
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return strings.TrimSpace(vs[0]), nil
+	default:
+		return "", badRequest("query parameter %s is given more than once", name)
+	}
+}
+
+// maxAccountBytes bounds Official_Account. Chosen IDs are at most 48 bytes, but the
+// IDs Chat generates itself are not documented, so the parser is lenient: an ID that
+// no resource lists is acknowledged as unknown, not refused.
+const maxAccountBytes = 256
+
+// answer is the JSON every response carries, success or not.
+type answer struct {
+	ActionStatus string `json:"ActionStatus"`
+	ErrorInfo    string `json:"ErrorInfo"`
+	ErrorCode    int    `json:"ErrorCode"`
+}
+
+// answerOK is the acknowledgement of a recorded, duplicate or ignored callback.
+var answerOK = answer{ActionStatus: "OK", ErrorInfo: "", ErrorCode: 0}
+
+// failAnswer is a refusal. ErrorCode repeats the HTTP status so that the Chat
+// console's statistics and our logs say the same thing.
+func failAnswer(status int, info string) answer {
+	return answer{ActionStatus: "FAIL", ErrorInfo: info, ErrorCode: status}
+}

@@ -1,0 +1,267 @@
+// Package webhookserver receives Tencent Cloud Chat's
+// OfficialAccount.CallbackAfterOfficialAccountFull callbacks and records each one in
+// the status of the OfficialAccountCapacity that lists the account. It is thin on
+// purpose: authenticate, parse, find the resource through a cache index, write the
+// fact, answer. It never calls the Chat REST API nor notifies anyone; the controllers
+// act on what it records. It runs on every replica, so a Service in front of several
+// replicas is active-active.
+package webhookserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Writing status, reading credentials Secrets (GET only, never list or watch).
+// +kubebuilder:rbac:groups=chat.oacapacity.io,resources=officialaccountcapacities/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
+// Options configures the callback server. The zero value of a field means its default.
+type Options struct {
+	// BindAddress is the address to listen on; default ":9292".
+	BindAddress string
+	// Path is the URL path callbacks are POSTed to; default "/callback".
+	Path string
+	// CertDir, when set, holds tls.crt and tls.key; the server then speaks TLS 1.2+
+	// and picks up renewed certificates without a restart.
+	CertDir string
+	// MaxBodyBytes caps a callback body; default 64 KiB.
+	MaxBodyBytes int64
+	// MaxClockSkew is how far RequestTime may be from now; default 60 s.
+	MaxClockSkew time.Duration
+	// AnswerDeadline is how long a callback waits for its status write before the
+	// answer is FAIL (the event stays queued); default 1.5 s, inside the Chat
+	// backend's 2 s.
+	AnswerDeadline time.Duration
+	// QueueSize bounds the events accepted but not yet written; default 10000.
+	QueueSize int
+	// DrainTimeout bounds how long shutdown waits for queued events; default 20 s.
+	DrainTimeout time.Duration
+	// LogInterval is how often a repeated condition (an unknown account, an unsigned
+	// app) is logged; default 10 min.
+	LogInterval time.Duration
+	// Registerer receives the metrics; default controller-runtime's registry, which
+	// the manager's metrics endpoint serves.
+	Registerer prometheus.Registerer
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger; default a discarding logger.
+	Logger logr.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.BindAddress == "" {
+		o.BindAddress = ":9292"
+	}
+	if o.Path == "" {
+		o.Path = "/callback"
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 64 << 10
+	}
+	if o.MaxClockSkew <= 0 {
+		o.MaxClockSkew = time.Minute
+	}
+	if o.AnswerDeadline <= 0 {
+		o.AnswerDeadline = 1500 * time.Millisecond
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 10000
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 20 * time.Second
+	}
+	if o.LogInterval <= 0 {
+		o.LogInterval = 10 * time.Minute
+	}
+	if o.Registerer == nil {
+		o.Registerer = ctrlmetrics.Registry
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Server is the callback receiver. It is a manager.Runnable that runs on every
+// replica, leader or not.
+type Server struct {
+	opts     Options
+	cache    client.Reader
+	tokens   *tokens
+	recorder *recorder
+	metrics  *metrics
+	log      logr.Logger
+
+	unknownAccounts *onceEvery
+	unsigned        *onceEvery
+
+	mu    sync.Mutex
+	addr  net.Addr
+	ready chan struct{}
+}
+
+// New creates a server. cache must have the indexes of SetupIndexes; c writes status
+// (and may read from the same cache); apiReader reads Secrets and fresh objects.
+func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Options) (*Server, error) {
+	opts.setDefaults()
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger.WithName("callbacks")
+	return &Server{
+		opts:            opts,
+		cache:           cache,
+		tokens:          newTokens(apiReader, opts.Now),
+		recorder:        newRecorder(c, apiReader, m, log, opts.QueueSize),
+		metrics:         m,
+		log:             log,
+		unknownAccounts: newOnceEvery(opts.LogInterval, 1024, opts.Now),
+		unsigned:        newOnceEvery(opts.LogInterval, 1024, opts.Now),
+		ready:           make(chan struct{}),
+	}, nil
+}
+
+// AddToManager registers the cache indexes, creates the server and adds it to mgr,
+// with a readiness check that passes once the server listens.
+func AddToManager(ctx context.Context, mgr manager.Manager, opts Options) (*Server, error) {
+	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return nil, err
+	}
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = mgr.GetLogger()
+	}
+	s, err := New(mgr.GetCache(), mgr.GetClient(), mgr.GetAPIReader(), opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(s); err != nil {
+		return nil, fmt.Errorf("add callback server to manager: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("callbacks", s.ReadyCheck); err != nil {
+		return nil, fmt.Errorf("add callback readiness check: %w", err)
+	}
+	return s, nil
+}
+
+// NeedLeaderElection is false: every replica receives callbacks.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// ReadyCheck fails until the server listens.
+func (s *Server) ReadyCheck(_ *http.Request) error {
+	select {
+	case <-s.ready:
+		return nil
+	default:
+		return errors.New("callback server is not listening yet")
+	}
+}
+
+// Addr waits until the server listens and returns its address, or nil when ctx ends
+// first.
+func (s *Server) Addr(ctx context.Context) net.Addr {
+	select {
+	case <-s.ready:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.addr
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Start serves callbacks until ctx ends; then it stops accepting connections, lets the
+// callbacks in flight finish, and writes the queued events before it returns.
+func (s *Server) Start(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           s.mux(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       2 * time.Minute, // the Chat backend keeps connections alive
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          log.New(logWriter{s.log}, "", 0),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.opts.CertDir != "" {
+		cw, err := certwatcher.New(filepath.Join(s.opts.CertDir, "tls.crt"), filepath.Join(s.opts.CertDir, "tls.key"))
+		if err != nil {
+			return fmt.Errorf("load callback certificate from %s: %w", s.opts.CertDir, err)
+		}
+		go func() {
+			if err := cw.Start(ctx); err != nil {
+				s.log.Error(err, "certificate watcher stopped")
+			}
+		}()
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate}
+	}
+
+	ln, err := net.Listen("tcp", s.opts.BindAddress)
+	if err != nil {
+		return fmt.Errorf("listen for callbacks on %s: %w", s.opts.BindAddress, err)
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+	close(s.ready)
+	s.log.Info("serving callbacks", "address", ln.Addr().String(), "path", s.opts.Path, "tls", s.opts.CertDir != "")
+
+	serveErr := make(chan error, 1)
+	go func() {
+		if srv.TLSConfig != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve callbacks: %w", err)
+	case <-ctx.Done():
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+	defer cancel()
+	s.log.Info("stopping: no new callbacks; finishing those in flight and the queue")
+	shutdownErr := srv.Shutdown(drainCtx)
+	if shutdownErr != nil {
+		shutdownErr = fmt.Errorf("finish callbacks in flight: %w", shutdownErr)
+	}
+	return errors.Join(shutdownErr, s.recorder.drain(drainCtx))
+}
+
+// mux routes the callback path to the server; anything else is a 404 in the same
+// JSON shape.
+func (s *Server) mux() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(s.opts.Path, s)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"ActionStatus":"FAIL","ErrorInfo":"no callback is served at this path","ErrorCode":404}` + "\n"))
+	})
+	return mux
+}
+
+// logWriter sends net/http's own error lines (TLS handshakes, bad requests) to logr.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.V(1).Info(string(p))
+	return len(p), nil
+}
