@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	apiruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -17,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/webhookserver"
 )
 
 func main() {
@@ -34,6 +36,7 @@ type options struct {
 	probeAddr     string
 	leaderElect   bool
 	leaderElectNS string
+	callbacks     webhookserver.Options
 	zap           zap.Options
 }
 
@@ -45,6 +48,14 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts; callbacks are served by every replica.")
 	fs.StringVar(&o.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
+	fs.StringVar(&o.callbacks.BindAddress, "callback-bind-address", ":9292", "Address the Chat callback server binds to.")
+	fs.StringVar(&o.callbacks.Path, "callback-path", "/callback", "URL path of the Chat callback; configure the console's webhook URL with it.")
+	fs.StringVar(&o.callbacks.CertDir, "callback-cert-dir", "", "Directory with tls.crt and tls.key for the callback server; empty serves plain HTTP (terminate TLS in front).")
+	fs.Int64Var(&o.callbacks.MaxBodyBytes, "callback-max-body-bytes", 64<<10, "Largest callback body accepted; larger ones are answered 413.")
+	fs.DurationVar(&o.callbacks.MaxClockSkew, "callback-max-clock-skew", time.Minute, "How far a signed callback's RequestTime may be from now.")
+	fs.DurationVar(&o.callbacks.AnswerDeadline, "callback-answer-deadline", 1500*time.Millisecond, "How long a callback waits for its status write before the answer is FAIL (the event stays queued); keep it under the Chat backend's 2s.")
+	fs.IntVar(&o.callbacks.QueueSize, "callback-queue-size", 10000, "Most events accepted but not yet written; more are answered FAIL.")
+	fs.DurationVar(&o.callbacks.DrainTimeout, "callback-drain-timeout", 20*time.Second, "On shutdown, how long to wait for queued events to be written; keep it under the pod's termination grace period.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	return o, fs.Parse(args)
@@ -83,6 +94,8 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
+	// The manager waits this long for runnables; the callback server needs its drain.
+	shutdown := o.callbacks.DrainTimeout + 5*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
@@ -91,12 +104,18 @@ func run(args []string) error {
 		LeaderElectionID:              "oa-capacity-operator.chat.oacapacity.io",
 		LeaderElectionNamespace:       o.leaderElectNS,
 		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &shutdown,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
 
-	// The callback receiver (webhookserver) is added here; it runs on every replica.
+	ctx := ctrl.SetupSignalHandler()
+	// The callback receiver runs on every replica.
+	o.callbacks.Logger = ctrl.Log
+	if _, err := webhookserver.AddToManager(ctx, mgr, o.callbacks); err != nil {
+		return fmt.Errorf("set up callback server: %w", err)
+	}
 	// The reconciler (controllers) is added here; it runs on the leader only.
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -106,8 +125,9 @@ func run(args []string) error {
 		return fmt.Errorf("add readyz check: %w", err)
 	}
 
-	log.Info("starting manager", "metricsAddress", o.metricsAddr, "probeAddress", o.probeAddr, "leaderElection", o.leaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	log.Info("starting manager", "metricsAddress", o.metricsAddr, "probeAddress", o.probeAddr,
+		"callbackAddress", o.callbacks.BindAddress, "callbackPath", o.callbacks.Path, "leaderElection", o.leaderElect)
+	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}
 	return nil

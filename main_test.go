@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
+	"github.com/oacapacity/oa-capacity-operator/webhookserver"
+)
+
+var env *testenv.Env
+
+// The test binary doubles as the manager: with OAC_RUN_MANAGER set it runs main, so
+// the tests exercise the real flags, wiring and signal handling in a child process.
+func TestMain(m *testing.M) {
+	if os.Getenv("OAC_RUN_MANAGER") != "" {
+		main()
+		return
+	}
+	os.Exit(testenv.Run(m, &env))
+}
+
+func manager(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "OAC_RUN_MANAGER=1")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	return cmd, &out
+}
+
+func TestHelpListsFlags(t *testing.T) {
+	cmd, out := manager(t, "--help")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	for _, f := range []string{"kubeconfig", "metrics-bind-address", "health-probe-bind-address", "leader-elect",
+		"callback-bind-address", "callback-path", "callback-cert-dir", "callback-max-body-bytes", "callback-max-clock-skew"} {
+		if !strings.Contains(out.String(), "-"+f) {
+			t.Errorf("--help does not list --%s", f)
+		}
+	}
+}
+
+func TestBadFlagFails(t *testing.T) {
+	cmd, out := manager(t, "--no-such-flag")
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("an unknown flag was accepted:\n%s", out)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The manager binary serves callbacks, records them, exposes their metrics on the
+// metrics endpoint, and exits cleanly on SIGTERM.
+func TestManagerServesCallbacks(t *testing.T) {
+	kc, err := env.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	callbacks, metrics, probes := freePort(t), freePort(t), freePort(t)
+	cmd, out := manager(t, "--kubeconfig", kcPath, "--callback-bind-address", callbacks,
+		"--metrics-bind-address", metrics, "--health-probe-bind-address", probes, "--callback-path", "/chat")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("manager output:\n%s", out)
+		}
+	})
+
+	get := func(url string) (int, string, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		code, body, err := get("http://" + probes + "/readyz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("readyz: HTTP %d %s", code, body)
+		}
+		return err
+	})
+
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	const token, appID, account = "main-token", 1499000001, "@TOA#_main"
+	if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: ns},
+		Data: map[string][]byte{chatv1alpha1.CredentialCallbackToken: []byte(token)}}); err != nil {
+		t.Fatal(err)
+	}
+	oac := &chatv1alpha1.OfficialAccountCapacity{ObjectMeta: metav1.ObjectMeta{Name: "main", Namespace: ns},
+		Spec: chatv1alpha1.OfficialAccountCapacitySpec{SDKAppID: appID, Accounts: []string{account},
+			CredentialsRef: chatv1alpha1.LocalObjectReference{Name: "creds"}}}
+	if err := env.Client.Create(ctx, oac); err != nil {
+		t.Fatal(err)
+	}
+
+	// Until the manager's cache sees the new resource the app is unknown (403).
+	testenv.Eventually(t, 30*time.Second, func() error {
+		rt := time.Now().Unix()
+		url := fmt.Sprintf("http://%s/chat?SdkAppid=%d&CallbackCommand=%s&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI&Sign=%s&RequestTime=%d",
+			callbacks, appID, webhookserver.CommandAccountFull, webhookserver.Sign(token, rt), rt)
+		body := fmt.Sprintf(`{"CallbackCommand":%q,"Official_Account":%q,"EventTime":1670574414123}`, webhookserver.CommandAccountFull, account)
+		resp, err := http.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"ActionStatus":"OK"`) {
+			return fmt.Errorf("HTTP %d %s", resp.StatusCode, b)
+		}
+		return nil
+	})
+	var got chatv1alpha1.OfficialAccountCapacity
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(oac), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Status.Accounts) != 1 || !got.Status.Accounts[0].Full || got.Status.Accounts[0].LastEventTime != 1670574414123 {
+		t.Fatalf("status after callback: %+v", got.Status)
+	}
+
+	_, body, err := get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `oacapacity_callbacks_total{command="` + webhookserver.CommandAccountFull + `",result="recorded"} 1`
+	if !strings.Contains(body, want) {
+		t.Errorf("metrics endpoint lacks %s", want)
+	}
+	for _, m := range []string{"oacapacity_callback_duration_seconds_bucket", "oacapacity_status_writes_total", "oacapacity_callback_queue_depth"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("metrics endpoint lacks %s", m)
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("manager exited with %v after SIGTERM", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("manager did not exit after SIGTERM")
+	}
+	if !strings.Contains(out.String(), "stopping: no new callbacks") {
+		t.Errorf("manager did not log its shutdown")
+	}
+}
+
+// The install manifests (CRDs, RBAC, manager, Services) and the sample are accepted by
+// a real API server.
+func TestDeployManifestsAreValid(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not on PATH")
+	}
+	kc, err := env.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command(kubectl, append([]string{"--kubeconfig", kcPath}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+	}
+	// A dry run creates nothing, so the namespace the objects go into must exist.
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "oa-capacity-system"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), ns) })
+	run("apply", "--dry-run=server", "-k", "config/default")
+	run("apply", "--dry-run=server", "-n", env.Namespace(t), "-k", "config/samples")
+}
