@@ -69,8 +69,9 @@ build: ## Build the manager binary into bin/manager.
 	go build -o $(LOCALBIN)/manager .
 
 .PHONY: run
-run: manifests generate ## Run the manager against the current kubeconfig.
-	go run . --leader-elect=false
+run: manifests generate build ## Run the manager: against the configured cluster, else a local control plane with the CRDs and sample.
+	go build -o $(LOCALBIN)/localrun ./hack/localrun
+	hack/run.sh $(ARGS)
 
 ##@ Deployment
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# make run: the manager against the configured cluster (KUBECONFIG, ~/.kube/config or
+# in-cluster), or, when there is none, against a local control plane with the CRDs and
+# the sample installed (hack/localrun). Extra manager flags: make run ARGS="...".
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ -n "${KUBECONFIG:-}" || -f "$HOME/.kube/config" || -n "${KUBERNETES_SERVICE_HOST:-}" ]]; then
+	exec bin/manager --leader-elect=false "$@"
+fi
+assets=$(hack/envtest.sh path)
+exec bin/localrun --assets "$assets" -- bin/manager --leader-elect=false "$@"
