@@ -57,17 +57,10 @@ func badRequest(format string, args ...any) error {
 	return &requestError{msg: fmt.Sprintf(format, args...)}
 }
 
-// body is the part of a callback body this server reads. Raw fields let the parser
-// tell "missing" from "wrong type" and refuse a quoted or fractional EventTime.
-type body struct {
-	CallbackCommand *string         `json:"CallbackCommand"`
-	OfficialAccount *string         `json:"Official_Account"`
-	EventTime       json.RawMessage `json:"EventTime"`
-}
-
 // parseCallback checks the query and body of a callback POST as the Chat protocol
-// defines them. It does not authenticate; see checkSign.
-func parseCallback(query url.Values, raw []byte) (callback, error) {
+// defines them. It does not authenticate; see checkSign. An EventTime after
+// notAfter (Unix ms) is refused: stored, it would make every real event look old.
+func parseCallback(query url.Values, raw []byte, notAfter int64) (callback, error) {
 	var cb callback
 
 	appID, err := singleParam(query, "SdkAppid")
@@ -98,35 +91,58 @@ func parseCallback(query url.Values, raw []byte) (callback, error) {
 		return cb, badRequest("Sign and RequestTime must be given together")
 	}
 
-	var b body
-	if err := json.Unmarshal(raw, &b); err != nil {
+	// Field names are matched exactly, as the protocol spells them (encoding/json
+	// alone would also take "callbackcommand").
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return cb, badRequest("body is not a JSON object")
 	}
-	if b.CallbackCommand == nil {
-		return cb, badRequest("body has no CallbackCommand")
+	command, err := stringField(fields, "CallbackCommand")
+	if err != nil {
+		return cb, err
 	}
-	if *b.CallbackCommand != cb.Command {
+	if command != cb.Command {
 		return cb, badRequest("CallbackCommand of the body does not match the query")
 	}
 	if cb.Command != CommandAccountFull {
 		return cb, nil
 	}
 
-	if b.OfficialAccount == nil || *b.OfficialAccount == "" {
-		return cb, badRequest("body has no Official_Account")
+	if cb.Account, err = stringField(fields, "Official_Account"); err != nil {
+		return cb, err
 	}
-	if len(*b.OfficialAccount) > maxAccountBytes {
+	if len(cb.Account) > maxAccountBytes {
 		return cb, badRequest("Official_Account must be at most %d bytes", maxAccountBytes)
 	}
-	cb.Account = *b.OfficialAccount
-	if len(b.EventTime) == 0 || bytes.Equal(b.EventTime, []byte("null")) {
+	et, ok := fields["EventTime"]
+	if !ok || bytes.Equal(et, []byte("null")) {
 		return cb, badRequest("body has no EventTime")
 	}
-	cb.EventTime, err = strconv.ParseInt(string(b.EventTime), 10, 64)
+	// ParseInt on the raw JSON refuses a quoted, fractional or exponent number.
+	cb.EventTime, err = strconv.ParseInt(string(et), 10, 64)
 	if err != nil || cb.EventTime <= 0 {
 		return cb, badRequest("EventTime must be a positive integer (Unix milliseconds)")
 	}
+	if cb.EventTime > notAfter {
+		return cb, badRequest("EventTime is in the future")
+	}
 	return cb, nil
+}
+
+// stringField returns a required, non-empty string field of a JSON object.
+func stringField(fields map[string]json.RawMessage, name string) (string, error) {
+	raw, ok := fields[name]
+	if !ok || bytes.Equal(raw, []byte("null")) {
+		return "", badRequest("body has no %s", name)
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", badRequest("%s must be a string", name)
+	}
+	if v == "" {
+		return "", badRequest("body has no %s", name)
+	}
+	return v, nil
 }
 
 // singleParam returns a required query parameter that must appear once.

@@ -13,6 +13,9 @@ const (
 	sampleBody  = `{"CallbackCommand": "OfficialAccount.CallbackAfterOfficialAccountFull", "Official_Account" : "@TOA#_test_OA_for_penn", "EventTime": 1670574414123}`
 )
 
+// testNotAfter is the latest EventTime the parser tests accept: 2023-01-01.
+const testNotAfter = 1672531200000
+
 func mustQuery(t testing.TB, q string) url.Values {
 	t.Helper()
 	v, err := url.ParseQuery(q)
@@ -23,7 +26,7 @@ func mustQuery(t testing.TB, q string) url.Values {
 }
 
 func TestParseSample(t *testing.T) {
-	cb, err := parseCallback(mustQuery(t, sampleQuery+"&Sign="+docSign+"&RequestTime=1669872112"), []byte(sampleBody))
+	cb, err := parseCallback(mustQuery(t, sampleQuery+"&Sign="+docSign+"&RequestTime=1669872112"), []byte(sampleBody), testNotAfter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +40,7 @@ func TestParseSample(t *testing.T) {
 func TestParseOtherCommand(t *testing.T) {
 	q := "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterAddSubscriber&OptPlatform=IOS"
 	body := `{"CallbackCommand":"OfficialAccount.CallbackAfterAddSubscriber","Official_Account":"@TOA#_x","SubscribeAccountList":[{"Subscriber_Account":"u1"}],"EventTime":1}`
-	cb, err := parseCallback(mustQuery(t, q), []byte(body))
+	cb, err := parseCallback(mustQuery(t, q), []byte(body), testNotAfter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +70,15 @@ func TestParseBadInput(t *testing.T) {
 		{"body a JSON array", sampleQuery, `[1,2]`, "not a JSON object"},
 		{"body with trailing garbage", sampleQuery, sampleBody + "}", "not a JSON object"},
 		{"body without CallbackCommand", sampleQuery, `{"Official_Account":"@TOA#_x","EventTime":1}`, "no CallbackCommand"},
-		{"CallbackCommand not a string", sampleQuery, `{"CallbackCommand":1}`, "not a JSON object"},
+		{"CallbackCommand not a string", sampleQuery, `{"CallbackCommand":1}`, "CallbackCommand must be a string"},
+		{"CallbackCommand null", sampleQuery, `{"CallbackCommand":null}`, "no CallbackCommand"},
+		{"field names in another case", sampleQuery, `{"callbackcommand":"OfficialAccount.CallbackAfterOfficialAccountFull","official_account":"@TOA#_x","eventtime":1}`, "no CallbackCommand"},
+		{"body JSON null", sampleQuery, `null`, "not a JSON object"},
 		{"CallbackCommand mismatch", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterSendMsg","Official_Account":"@TOA#_x","EventTime":1}`, "does not match"},
 		{"no Official_Account", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","EventTime":1}`, "no Official_Account"},
 		{"empty Official_Account", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"","EventTime":1}`, "no Official_Account"},
 		{"Official_Account too long", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_` + strings.Repeat("x", 251) + `","EventTime":1}`, "at most 256 bytes"},
-		{"Official_Account not a string", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":7,"EventTime":1}`, "not a JSON object"},
+		{"Official_Account not a string", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":7,"EventTime":1}`, "Official_Account must be a string"},
 		{"no EventTime", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x"}`, "no EventTime"},
 		{"null EventTime", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x","EventTime":null}`, "no EventTime"},
 		{"EventTime quoted", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x","EventTime":"1670574414123"}`, "EventTime must be"},
@@ -80,11 +86,13 @@ func TestParseBadInput(t *testing.T) {
 		{"EventTime exponent", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x","EventTime":1.6e12}`, "EventTime must be"},
 		{"EventTime zero", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x","EventTime":0}`, "EventTime must be"},
 		{"EventTime negative", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x","EventTime":-5}`, "EventTime must be"},
+		{"EventTime in the future", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x","EventTime":1672531200001}`, "in the future"},
+		{"EventTime in year 9999", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x","EventTime":253402300799000}`, "in the future"},
 		{"EventTime overflows", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_x","EventTime":99999999999999999999}`, "EventTime must be"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseCallback(mustQuery(t, tc.query), []byte(tc.body))
+			_, err := parseCallback(mustQuery(t, tc.query), []byte(tc.body), testNotAfter)
 			var re *requestError
 			if !errors.As(err, &re) {
 				t.Fatalf("err = %v, want a requestError", err)
@@ -111,7 +119,7 @@ func FuzzParseCallback(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cb, err := parseCallback(q, []byte(body))
+		cb, err := parseCallback(q, []byte(body), testNotAfter)
 		if err != nil {
 			var re *requestError
 			if !errors.As(err, &re) {
@@ -126,7 +134,7 @@ func FuzzParseCallback(f *testing.F) {
 			t.Fatalf("accepted Sign without RequestTime or the reverse: %+v", cb)
 		}
 		if cb.Command == CommandAccountFull {
-			if cb.Account == "" || len(cb.Account) > maxAccountBytes || cb.EventTime <= 0 {
+			if cb.Account == "" || len(cb.Account) > maxAccountBytes || cb.EventTime <= 0 || cb.EventTime > testNotAfter {
 				t.Fatalf("accepted a bad account event: %+v", cb)
 			}
 		}
