@@ -52,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "oacapacity_callback_events_dropped_total",
-			Help: "Events given up on, by reason (queue_full, resource_gone, invalid).",
+			Help: "Events given up on, by reason (queue_full, resource_gone, invalid, shutdown).",
 		}, []string{"reason"}),
 		writeEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "oacapacity_status_write_events",

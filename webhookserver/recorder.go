@@ -54,7 +54,14 @@ type queue struct {
 // pending is an accepted event; done receives the outcome of its write, once.
 type pending struct {
 	ev   fullEvent
-	done chan error
+	done chan writeResult
+}
+
+// writeResult is how the write of one event ended: written is false when status
+// already held it (a re-delivery the cache had not shown yet).
+type writeResult struct {
+	written bool
+	err     error
 }
 
 func newRecorder(c client.Client, reader client.Reader, m *metrics, log logr.Logger, maxQueued int) *recorder {
@@ -82,7 +89,7 @@ func (r *recorder) enqueue(key types.NamespacedName, ev fullEvent) (*pending, er
 		r.metrics.dropped.WithLabelValues("queue_full").Inc()
 		return nil, errQueueFull
 	}
-	p := &pending{ev: ev, done: make(chan error, 1)}
+	p := &pending{ev: ev, done: make(chan writeResult, 1)}
 	q, ok := r.queues[key]
 	if !ok {
 		q = &queue{}
@@ -116,19 +123,40 @@ func (r *recorder) run(key types.NamespacedName) {
 		}
 		r.mu.Unlock()
 
-		obj, err := r.write(key, work, last)
+		if r.ctx.Err() != nil {
+			err := fmt.Errorf("gave up at shutdown: %w", r.ctx.Err())
+			log.Error(err, "events not written", "events", len(work))
+			r.metrics.dropped.WithLabelValues("shutdown").Add(float64(len(work)))
+			r.finish(work, nil, err)
+			work = nil
+			continue // answers whatever is still queued the same way
+		}
+
+		obj, written, err := r.write(key, work, last)
 		switch {
 		case err == nil:
 			last = obj
-		case errors.Is(err, errResourceGone) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-			reason := "invalid"
-			if errors.Is(err, errResourceGone) {
-				reason = "resource_gone"
+		case permanent(err) && len(work) > 1:
+			// One bad event must not take the others down with it: write them one by
+			// one, and keep those that failed for a passing reason.
+			var retry []*pending
+			for _, p := range work {
+				_, written, err := r.write(key, []*pending{p}, nil)
+				switch {
+				case err == nil:
+					r.finish([]*pending{p}, written, nil)
+				case permanent(err):
+					r.drop(log, []*pending{p}, err)
+				default:
+					retry = append(retry, p)
+				}
 			}
-			log.Error(err, "dropping events that cannot be written", "events", len(work))
-			r.metrics.writes.WithLabelValues("dropped").Inc()
-			r.metrics.dropped.WithLabelValues(reason).Add(float64(len(work)))
-			last = nil
+			work, last = retry, nil
+			continue
+		case permanent(err):
+			r.drop(log, work, err)
+			work, last = nil, nil
+			continue
 		default:
 			log.Error(err, "status write failed; retrying", "events", len(work), "retryIn", delay)
 			r.metrics.writes.WithLabelValues("error").Inc()
@@ -138,26 +166,38 @@ func (r *recorder) run(key types.NamespacedName) {
 			case <-t.C:
 			case <-r.ctx.Done():
 				t.Stop()
-				err = fmt.Errorf("gave up at shutdown: %w", err)
-				log.Error(err, "events not written", "events", len(work))
-				r.metrics.dropped.WithLabelValues("shutdown").Add(float64(len(work)))
-				r.finish(work, err)
-				work = nil
-				continue // drains what is still queued the same way
 			}
 			delay = min(delay*2, r.maxBackoff)
 			continue
 		}
-		r.finish(work, err)
+		r.finish(work, written, nil)
 		work = nil
 		delay = r.minBackoff
 	}
 }
 
-// finish tells the waiters of work how their write ended.
-func (r *recorder) finish(work []*pending, err error) {
-	for _, p := range work {
-		p.done <- err
+// permanent reports whether a write error cannot pass by retrying the same events.
+func permanent(err error) bool {
+	return errors.Is(err, errResourceGone) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
+}
+
+// drop gives up on events that cannot be written, loudly.
+func (r *recorder) drop(log logr.Logger, work []*pending, err error) {
+	reason := "invalid"
+	if errors.Is(err, errResourceGone) {
+		reason = "resource_gone"
+	}
+	log.Error(err, "dropping events that cannot be written", "events", len(work))
+	r.metrics.writes.WithLabelValues("dropped").Inc()
+	r.metrics.dropped.WithLabelValues(reason).Add(float64(len(work)))
+	r.finish(work, nil, err)
+}
+
+// finish tells the waiters of work how their write ended; written, when not nil,
+// says for each whether it changed status.
+func (r *recorder) finish(work []*pending, written []bool, err error) {
+	for i, p := range work {
+		p.done <- writeResult{written: err == nil && written[i], err: err}
 	}
 	r.mu.Lock()
 	r.queued -= len(work)
@@ -168,58 +208,56 @@ func (r *recorder) finish(work []*pending, err error) {
 // write applies work to the resource and patches its status, with the resource
 // version as a precondition; on a conflict it reads the resource afresh and tries
 // again. base, when set, is the object as this writer last wrote it, which saves a read
-// and the conflict a lagging cache would cause.
-func (r *recorder) write(key types.NamespacedName, work []*pending, base *chatv1alpha1.OfficialAccountCapacity) (*chatv1alpha1.OfficialAccountCapacity, error) {
+// and the conflict a lagging cache would cause. It reports which events changed status.
+func (r *recorder) write(key types.NamespacedName, work []*pending, base *chatv1alpha1.OfficialAccountCapacity) (*chatv1alpha1.OfficialAccountCapacity, []bool, error) {
 	events := make([]fullEvent, len(work))
 	for i, p := range work {
 		events[i] = p.ev
-	}
-	if r.ctx.Err() != nil {
-		return nil, r.ctx.Err()
 	}
 	const maxConflicts = 5
 	var reader client.Reader = r.client
 	for conflicts := 0; ; conflicts++ {
 		ctx, cancel := context.WithTimeout(r.ctx, r.attemptTimeout)
-		obj, err := r.patch(ctx, reader, key, events, base)
+		obj, written, err := r.patch(ctx, reader, key, events, base)
 		cancel()
 		if !apierrors.IsConflict(err) || conflicts == maxConflicts {
-			return obj, err
+			return obj, written, err
 		}
 		r.metrics.writes.WithLabelValues("conflict").Inc()
 		reader, base = r.reader, nil
 	}
 }
 
-func (r *recorder) patch(ctx context.Context, reader client.Reader, key types.NamespacedName, events []fullEvent, base *chatv1alpha1.OfficialAccountCapacity) (*chatv1alpha1.OfficialAccountCapacity, error) {
+func (r *recorder) patch(ctx context.Context, reader client.Reader, key types.NamespacedName, events []fullEvent, base *chatv1alpha1.OfficialAccountCapacity) (*chatv1alpha1.OfficialAccountCapacity, []bool, error) {
 	obj := &chatv1alpha1.OfficialAccountCapacity{}
 	if base != nil {
 		base.DeepCopyInto(obj)
 	} else if err := reader.Get(ctx, key, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: %w", errResourceGone, err)
+			return nil, nil, fmt.Errorf("%w: %w", errResourceGone, err)
 		}
 		// The cache refuses reads once the manager stops; draining goes on from the
 		// API server.
 		if reader == r.reader {
-			return nil, fmt.Errorf("read %s: %w", key, err)
+			return nil, nil, fmt.Errorf("read %s: %w", key, err)
 		}
 		return r.patch(ctx, r.reader, key, events, nil)
 	}
 	orig := obj.DeepCopy()
-	if !applyFullEvents(obj, events) {
-		return obj, nil // everything was already recorded
+	written := applyFullEvents(obj, events)
+	if !anyTrue(written) {
+		return obj, written, nil // everything was already recorded
 	}
 	err := r.client.Status().Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 	switch {
 	case err == nil:
 		r.metrics.writes.WithLabelValues("success").Inc()
 		r.metrics.writeEvents.Observe(float64(len(events)))
-		return obj, nil
+		return obj, written, nil
 	case apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("%w: %w", errResourceGone, err)
+		return nil, nil, fmt.Errorf("%w: %w", errResourceGone, err)
 	default:
-		return nil, fmt.Errorf("patch status of %s: %w", key, err)
+		return nil, nil, fmt.Errorf("patch status of %s: %w", key, err)
 	}
 }
 

@@ -28,15 +28,18 @@ func recorded(status *chatv1alpha1.OfficialAccountCapacityStatus, ev fullEvent) 
 	return false
 }
 
-// applyFullEvents writes events into the status of oac and reports whether anything
-// changed. It records facts only; what to do about them is the controller's decision.
-func applyFullEvents(oac *chatv1alpha1.OfficialAccountCapacity, events []fullEvent) bool {
+// applyFullEvents writes events into the status of oac and reports which of them
+// changed it. It records facts only; what to do about them is the controller's
+// decision.
+func applyFullEvents(oac *chatv1alpha1.OfficialAccountCapacity, events []fullEvent) (applied []bool) {
 	st := &oac.Status
+	applied = make([]bool, len(events))
 	changed := false
-	for _, ev := range events {
+	for n, ev := range events {
 		if recorded(st, ev) {
 			continue
 		}
+		applied[n] = true
 		i := slices.IndexFunc(st.Accounts, func(a chatv1alpha1.AccountStatus) bool { return a.ID == ev.Account })
 		if i < 0 {
 			origin := chatv1alpha1.OriginScaleOut
@@ -67,5 +70,10 @@ func applyFullEvents(oac *chatv1alpha1.OfficialAccountCapacity, events []fullEve
 			}
 		}
 	}
-	return changed
+	return applied
+}
+
+// anyTrue reports whether one of bs is true.
+func anyTrue(bs []bool) bool {
+	return slices.Contains(bs, true)
 }

@@ -1,6 +1,7 @@
 package webhookserver
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ func TestApplyFullEvents(t *testing.T) {
 	}}
 	const t0 = int64(1670574414123)
 
-	if !applyFullEvents(oac, []fullEvent{{"@TOA#_a", t0}}) {
+	if got := applyFullEvents(oac, []fullEvent{{"@TOA#_a", t0}}); !slices.Equal(got, []bool{true}) {
 		t.Fatal("first event changed nothing")
 	}
 	a := oac.Status.Accounts[0]
@@ -26,12 +27,12 @@ func TestApplyFullEvents(t *testing.T) {
 	}
 
 	// The same event, and an older one, change nothing.
-	if applyFullEvents(oac, []fullEvent{{"@TOA#_a", t0}, {"@TOA#_a", t0 - 1000}}) {
+	if got := applyFullEvents(oac, []fullEvent{{"@TOA#_a", t0}, {"@TOA#_a", t0 - 1000}}); !slices.Equal(got, []bool{false, false}) {
 		t.Fatal("duplicate or older event changed status")
 	}
 
 	// A newer event moves lastEventTime on and counts, but fullSince stays.
-	if !applyFullEvents(oac, []fullEvent{{"@TOA#_a", t0 + 5000}, {"@TOA#_b", t0 + 1}}) {
+	if got := applyFullEvents(oac, []fullEvent{{"@TOA#_a", t0 + 5000}, {"@TOA#_b", t0 + 1}, {"@TOA#_a", t0 + 4000}}); !slices.Equal(got, []bool{true, true, false}) {
 		t.Fatal("newer events changed nothing")
 	}
 	a = oac.Status.Accounts[0]
@@ -44,7 +45,7 @@ func TestApplyFullEvents(t *testing.T) {
 
 	// After the controller clears an episode, the next event starts a new one.
 	oac.Status.Accounts[0].Full = false
-	if !applyFullEvents(oac, []fullEvent{{"@TOA#_a", t0 + 9000}}) {
+	if got := applyFullEvents(oac, []fullEvent{{"@TOA#_a", t0 + 9000}}); !slices.Equal(got, []bool{true}) {
 		t.Fatal("event of a new episode changed nothing")
 	}
 	if a := oac.Status.Accounts[0]; !a.FullSince.Time.Equal(time.UnixMilli(t0+9000)) || a.FullEvents != 3 {
