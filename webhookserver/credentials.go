@@ -27,6 +27,7 @@ var errNoCredentials = errors.New("credentials Secret cannot be read")
 type tokens struct {
 	reader   client.Reader
 	ttl      time.Duration
+	goneTTL  time.Duration
 	maxStale time.Duration
 	timeout  time.Duration
 	now      func() time.Time
@@ -40,12 +41,14 @@ type tokenEntry struct {
 	token   string     // empty: the Secret has no callbackToken
 	fetched time.Time  // zero: never read
 	nextTry time.Time  // after a failed read, when to try again
+	gone    error      // the Secret is missing or forbidden, until nextTry
 }
 
 func newTokens(reader client.Reader, now func() time.Time) *tokens {
 	return &tokens{
 		reader:   reader,
 		ttl:      30 * time.Second,
+		goneTTL:  5 * time.Second,
 		maxStale: 30 * time.Minute,
 		timeout:  300 * time.Millisecond,
 		now:      now,
@@ -67,6 +70,9 @@ func (t *tokens) token(ctx context.Context, key types.NamespacedName) (string, e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := t.now()
+	if e.gone != nil && now.Before(e.nextTry) {
+		return "", e.gone // spares the API server a GET per unauthenticated callback
+	}
 	usable := !e.fetched.IsZero() && now.Sub(e.fetched) < t.maxStale
 	if !e.fetched.IsZero() && now.Sub(e.fetched) < t.ttl || usable && now.Before(e.nextTry) {
 		return e.token, nil
@@ -77,11 +83,13 @@ func (t *tokens) token(ctx context.Context, key types.NamespacedName) (string, e
 	err := t.reader.Get(ctx, key, &s)
 	switch {
 	case err == nil:
-		e.token, e.fetched = string(s.Data[chatv1alpha1.CredentialCallbackToken]), now
+		e.token, e.fetched, e.gone = string(s.Data[chatv1alpha1.CredentialCallbackToken]), now, nil
 		return e.token, nil
 	case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
 		e.token, e.fetched = "", time.Time{}
-		return "", fmt.Errorf("%w: Secret %s: %w", errNoCredentials, key, err)
+		e.gone = fmt.Errorf("%w: Secret %s: %w", errNoCredentials, key, err)
+		e.nextTry = now.Add(t.goneTTL)
+		return "", e.gone
 	case usable:
 		// Do not make every callback of an outage wait for a read that will fail.
 		e.nextTry = now.Add(t.ttl)

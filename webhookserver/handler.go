@@ -34,7 +34,7 @@ func fail(status int, result, info string) outcome {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	command := r.URL.Query().Get("CallbackCommand")
-	o := s.handle(r)
+	o := s.handle(w, r)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if o.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
@@ -45,11 +45,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.metrics.latency.WithLabelValues(o.result).Observe(time.Since(start).Seconds())
 }
 
-func (s *Server) handle(r *http.Request) outcome {
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 	if r.Method != http.MethodPost {
 		return fail(http.StatusMethodNotAllowed, resultBadMethod, "only POST is accepted")
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.opts.MaxBodyBytes))
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -57,7 +57,7 @@ func (s *Server) handle(r *http.Request) outcome {
 		}
 		return fail(http.StatusBadRequest, resultBadRequest, "body cannot be read")
 	}
-	cb, err := parseCallback(r.URL.Query(), raw)
+	cb, err := parseCallback(r.URL.Query(), raw, s.opts.Now().Add(s.opts.MaxClockSkew).UnixMilli())
 	if err != nil {
 		return fail(http.StatusBadRequest, resultBadRequest, err.Error())
 	}
@@ -117,7 +117,10 @@ func (s *Server) authenticate(ctx context.Context, cb callback, candidates []*ch
 		token, err := s.tokens.token(ctx, key)
 		if err != nil {
 			credErr = err
-			s.log.Error(err, "cannot authenticate callback", "officialAccountCapacity", client.ObjectKeyFromObject(oac))
+			s.credFailures.log(key.String(), func() {
+				s.log.Error(err, "cannot authenticate callbacks: the credentials Secret cannot be read; refusing them",
+					"officialAccountCapacity", client.ObjectKeyFromObject(oac))
+			})
 			continue
 		}
 		if token == "" {
@@ -162,20 +165,23 @@ func (s *Server) record(ctx context.Context, cb callback, targets []*chatv1alpha
 		}
 		waits = append(waits, p)
 	}
-	if len(waits) == 0 {
-		return ok(resultDuplicate)
-	}
+	written := false
 	for _, p := range waits {
 		select {
-		case err := <-p.done:
-			if err != nil {
+		case res := <-p.done:
+			if res.err != nil {
 				return fail(http.StatusServiceUnavailable, resultUnavailable, "the event could not be recorded")
 			}
+			written = written || res.written
 		case <-ctx.Done():
-			// Still queued: the writer keeps trying. FAIL lets a console with retries
-			// enabled send it again, which is harmless once it is written.
+			// Still queued: the writer keeps trying until it is written. "After"
+			// callbacks are re-sent only on a timeout, not on FAIL, so the queue is
+			// the event's only copy; FAIL shows the failure in the console.
 			return fail(http.StatusServiceUnavailable, resultUnavailable, "the event is queued but not yet recorded")
 		}
+	}
+	if !written {
+		return ok(resultDuplicate)
 	}
 	return ok(resultRecorded)
 }
