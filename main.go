@@ -55,10 +55,33 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.callbacks.MaxClockSkew, "callback-max-clock-skew", time.Minute, "How far a signed callback's RequestTime may be from now.")
 	fs.DurationVar(&o.callbacks.AnswerDeadline, "callback-answer-deadline", 1500*time.Millisecond, "How long a callback waits for its status write before the answer is FAIL (the event stays queued); keep it under the Chat backend's 2s.")
 	fs.IntVar(&o.callbacks.QueueSize, "callback-queue-size", 10000, "Most events accepted but not yet written; more are answered FAIL.")
-	fs.DurationVar(&o.callbacks.DrainTimeout, "callback-drain-timeout", 20*time.Second, "On shutdown, how long to wait for queued events to be written; keep it under the pod's termination grace period.")
+	fs.DurationVar(&o.callbacks.ShutdownDelay, "callback-shutdown-delay", 5*time.Second, "On shutdown, how long to go on serving callbacks, marked not ready, while the Service stops sending them here.")
+	fs.DurationVar(&o.callbacks.DrainTimeout, "callback-drain-timeout", 20*time.Second, "On shutdown, how long then to wait for queued events to be written; with the delay, keep it under the pod's termination grace period.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
-	return o, fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	return o, validate(o)
+}
+
+// validate refuses flag values the server would take for "use the default" or that
+// break the protocol, before anything starts.
+func validate(o options) error {
+	cb := o.callbacks
+	switch {
+	case cb.AnswerDeadline <= 0 || cb.AnswerDeadline >= 2*time.Second:
+		return fmt.Errorf("--callback-answer-deadline %v must be above 0 and under the Chat backend's 2s timeout", cb.AnswerDeadline)
+	case cb.MaxBodyBytes <= 0:
+		return fmt.Errorf("--callback-max-body-bytes %d must be positive", cb.MaxBodyBytes)
+	case cb.MaxClockSkew <= 0:
+		return fmt.Errorf("--callback-max-clock-skew %v must be positive", cb.MaxClockSkew)
+	case cb.QueueSize <= 0:
+		return fmt.Errorf("--callback-queue-size %d must be positive", cb.QueueSize)
+	case cb.ShutdownDelay <= 0 || cb.DrainTimeout <= 0:
+		return fmt.Errorf("--callback-shutdown-delay %v and --callback-drain-timeout %v must be positive", cb.ShutdownDelay, cb.DrainTimeout)
+	}
+	return nil
 }
 
 // The manager's cache watches OfficialAccountCapacities for both the callback receiver
@@ -94,8 +117,9 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
-	// The manager waits this long for runnables; the callback server needs its drain.
-	shutdown := o.callbacks.DrainTimeout + 5*time.Second
+	// The manager waits this long for runnables; the callback server needs its delay
+	// and its drain.
+	shutdown := o.callbacks.ShutdownDelay + o.callbacks.DrainTimeout + 2*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},

@@ -51,17 +51,27 @@ func TestHelpListsFlags(t *testing.T) {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
 	for _, f := range []string{"kubeconfig", "metrics-bind-address", "health-probe-bind-address", "leader-elect",
-		"callback-bind-address", "callback-path", "callback-cert-dir", "callback-max-body-bytes", "callback-max-clock-skew"} {
+		"callback-bind-address", "callback-path", "callback-cert-dir", "callback-max-body-bytes", "callback-max-clock-skew",
+		"callback-answer-deadline", "callback-queue-size", "callback-shutdown-delay", "callback-drain-timeout"} {
 		if !strings.Contains(out.String(), "-"+f) {
 			t.Errorf("--help does not list --%s", f)
 		}
 	}
 }
 
-func TestBadFlagFails(t *testing.T) {
-	cmd, out := manager(t, "--no-such-flag")
-	if err := cmd.Run(); err == nil {
-		t.Fatalf("an unknown flag was accepted:\n%s", out)
+func TestBadFlagsFail(t *testing.T) {
+	for _, args := range [][]string{
+		{"--no-such-flag"},
+		{"--callback-answer-deadline=2s"}, // the Chat backend gives up at 2 s
+		{"--callback-queue-size=0"},
+		{"--callback-max-body-bytes=-1"},
+	} {
+		cmd, out := manager(t, args...)
+		if err := cmd.Run(); err == nil {
+			t.Errorf("%v was accepted:\n%s", args, out)
+		} else if !strings.Contains(out.String(), strings.TrimPrefix(strings.Split(args[0], "=")[0], "--")) {
+			t.Errorf("%v: the error does not name the flag:\n%s", args, out)
+		}
 	}
 }
 

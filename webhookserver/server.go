@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -50,7 +51,10 @@ type Options struct {
 	AnswerDeadline time.Duration
 	// QueueSize bounds the events accepted but not yet written; default 10000.
 	QueueSize int
-	// DrainTimeout bounds how long shutdown waits for queued events; default 20 s.
+	// ShutdownDelay is how long the server goes on serving, marked not ready, after
+	// it is told to stop; default 5 s.
+	ShutdownDelay time.Duration
+	// DrainTimeout bounds how long shutdown then waits for queued events; default 20 s.
 	DrainTimeout time.Duration
 	// LogInterval is how often a repeated condition (an unknown account, an unsigned
 	// app) is logged; default 10 min.
@@ -83,6 +87,9 @@ func (o *Options) setDefaults() {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 10000
 	}
+	if o.ShutdownDelay <= 0 {
+		o.ShutdownDelay = 5 * time.Second
+	}
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = 20 * time.Second
 	}
@@ -109,16 +116,21 @@ type Server struct {
 
 	unknownAccounts *onceEvery
 	unsigned        *onceEvery
+	credFailures    *onceEvery
 
-	mu    sync.Mutex
-	addr  net.Addr
-	ready chan struct{}
+	mu       sync.Mutex
+	addr     net.Addr
+	ready    chan struct{}
+	stopping atomic.Bool
 }
 
 // New creates a server. cache must have the indexes of SetupIndexes; c writes status
 // (and may read from the same cache); apiReader reads Secrets and fresh objects.
 func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Options) (*Server, error) {
 	opts.setDefaults()
+	if opts.AnswerDeadline >= 2*time.Second {
+		return nil, fmt.Errorf("answer deadline %v must be under the Chat backend's 2s timeout", opts.AnswerDeadline)
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -133,6 +145,7 @@ func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Opt
 		log:             log,
 		unknownAccounts: newOnceEvery(opts.LogInterval, 1024, opts.Now),
 		unsigned:        newOnceEvery(opts.LogInterval, 1024, opts.Now),
+		credFailures:    newOnceEvery(time.Minute, 1024, opts.Now),
 		ready:           make(chan struct{}),
 	}, nil
 }
@@ -162,14 +175,18 @@ func AddToManager(ctx context.Context, mgr manager.Manager, opts Options) (*Serv
 // NeedLeaderElection is false: every replica receives callbacks.
 func (s *Server) NeedLeaderElection() bool { return false }
 
-// ReadyCheck fails until the server listens.
+// ReadyCheck fails until the server listens, and again once it is stopping, so that
+// the Service sends callbacks to other replicas.
 func (s *Server) ReadyCheck(_ *http.Request) error {
 	select {
 	case <-s.ready:
-		return nil
 	default:
 		return errors.New("callback server is not listening yet")
 	}
+	if s.stopping.Load() {
+		return errors.New("callback server is stopping")
+	}
+	return nil
 }
 
 // Addr waits until the server listens and returns its address, or nil when ctx ends
@@ -230,10 +247,25 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 
+	var serveFailed error
 	select {
 	case err := <-serveErr:
-		return fmt.Errorf("serve callbacks: %w", err)
+		serveFailed = fmt.Errorf("serve callbacks: %w", err)
+		s.log.Error(err, "callback server failed")
 	case <-ctx.Done():
+		// Endpoints are taken out of the Service asynchronously: go on serving a
+		// while, marked not ready and closing each connection after its answer,
+		// so that callbacks sent meanwhile are not refused.
+		s.stopping.Store(true)
+		srv.SetKeepAlivesEnabled(false)
+		s.log.Info("stopping: not ready; serving callbacks a little longer", "for", s.opts.ShutdownDelay)
+		t := time.NewTimer(s.opts.ShutdownDelay)
+		select {
+		case <-t.C:
+		case err := <-serveErr:
+			t.Stop()
+			serveFailed = fmt.Errorf("serve callbacks: %w", err)
+		}
 	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
 	defer cancel()
@@ -242,7 +274,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if shutdownErr != nil {
 		shutdownErr = fmt.Errorf("finish callbacks in flight: %w", shutdownErr)
 	}
-	return errors.Join(shutdownErr, s.recorder.drain(drainCtx))
+	return errors.Join(serveFailed, shutdownErr, s.recorder.drain(drainCtx))
 }
 
 // mux routes the callback path to the server; anything else is a 404 in the same
