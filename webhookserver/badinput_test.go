@@ -57,6 +57,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"no Official_Account", http.MethodPost, signed, `{"CallbackCommand":"` + CommandAccountFull + `","EventTime":1}`, 400, "no Official_Account", resultBadRequest},
 		{"Official_Account too long", http.MethodPost, signed, fullBody("@TOA#_"+strings.Repeat("x", 300), 1), 400, "at most 256 bytes", resultBadRequest},
 		{"no EventTime", http.MethodPost, signed, `{"CallbackCommand":"` + CommandAccountFull + `","Official_Account":"@TOA#_bad"}`, 400, "no EventTime", resultBadRequest},
+		{"EventTime in the future", http.MethodPost, signed, fullBody("@TOA#_bad", now.Add(10*time.Minute).UnixMilli()), 400, "in the future", resultBadRequest},
 		{"EventTime a string", http.MethodPost, signed, strings.Replace(body, fmt.Sprint(sampleEventTime), `"1"`, 1), 400, "EventTime must be", resultBadRequest},
 		{"unsigned", http.MethodPost, unsigned, body, 401, "Sign is required", resultUnauthorized},
 		{"wrong Sign", http.MethodPost, query(appID, CommandAccountFull, "other-token", now), body, 401, "does not match", resultUnauthorized},

@@ -1,16 +1,11 @@
 package webhookserver
 
 import (
-	"errors"
 	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
-
-var errNotYet = errors.New("the cache does not show the event yet")
 
 // The benchmarks drive the real HTTP server on loopback against envtest; see
 // docs/performance.md for the method and the figures.
@@ -22,7 +17,7 @@ func BenchmarkDuplicateCallback(b *testing.B) {
 	appID := newAppID()
 	h.pool(env.Namespace(b), appID, "bench-token", "@TOA#_bench_dup")
 	h.full(appID, "bench-token", "@TOA#_bench_dup", sampleEventTime)
-	testCachedEvent(b, h, appID, "@TOA#_bench_dup", sampleEventTime)
+	h.waitCachedEvent(appID, "@TOA#_bench_dup", sampleEventTime)
 	body := fullBody("@TOA#_bench_dup", sampleEventTime)
 	writes := h.counter("writes", "success")
 
@@ -81,21 +76,5 @@ func BenchmarkNewEvent(b *testing.B) {
 			}
 		})
 		b.ReportMetric((h.counter("writes", "success")-before)/float64(b.N), "writes/op")
-	})
-}
-
-// testCachedEvent waits until the cache holds the event, so that the benchmark
-// measures the duplicate path from its first iteration.
-func testCachedEvent(b *testing.B, h *harness, appID int64, account string, eventTime int64) {
-	b.Helper()
-	testenv.Eventually(b, 10*time.Second, func() error {
-		list, err := h.srv.lookup(b.Context(), IndexAppAccount, appAccountKey(appID, account))
-		if err != nil {
-			return err
-		}
-		if len(list) != 1 || !recorded(&list[0].Status, fullEvent{account, eventTime}) {
-			return errNotYet
-		}
-		return nil
 	})
 }

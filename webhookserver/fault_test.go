@@ -38,8 +38,12 @@ func TestAPIServerOutage(t *testing.T) {
 	for i, id := range accounts {
 		wg.Go(func() {
 			start := time.Now()
-			code, a := h.post(http.MethodPost, query(appID, CommandAccountFull, token, time.Now()), fullBody(id, sampleEventTime+int64(1000*(i+1))))
+			code, a, err := h.try(http.MethodPost, query(appID, CommandAccountFull, token, time.Now()), fullBody(id, sampleEventTime+int64(1000*(i+1))))
 			elapsed := time.Since(start)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			if code != http.StatusServiceUnavailable || a.ActionStatus != "FAIL" || a.ErrorCode == 0 {
 				t.Errorf("%s during the outage: HTTP %d %+v, want 503 FAIL", id, code, a)
 			}
@@ -68,6 +72,9 @@ func TestAPIServerOutage(t *testing.T) {
 	case err := <-h.done:
 		t.Fatalf("manager returned before its queue was written: %v", err)
 	default:
+	}
+	if depth := testutil.ToFloat64(h.srv.metrics.queueDepth); depth != float64(len(accounts)) {
+		t.Fatalf("queue depth while draining = %v, want %d", depth, len(accounts))
 	}
 
 	if err := env.StartAPIServer(); err != nil {

@@ -50,11 +50,19 @@ type harness struct {
 
 func startServer(t testing.TB, opts Options) *harness {
 	t.Helper()
+	if opts.ShutdownDelay == 0 {
+		opts.ShutdownDelay = time.Millisecond // tests that need the delay set it
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 20 * time.Second
+	}
+	grace := opts.ShutdownDelay + opts.DrainTimeout + 5*time.Second
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Logger:                 testr.NewWithInterface(t, testr.Options{Verbosity: 0}),
+		Scheme:                  env.Scheme,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		GracefulShutdownTimeout: &grace,
+		Logger:                  testr.NewWithInterface(t, testr.Options{Verbosity: 0}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,16 +104,7 @@ func (h *harness) pool(ns string, appID int64, token string, accounts ...string)
 	h.t.Helper()
 	ctx := context.Background()
 	name := fmt.Sprintf("pool-%d", appID)
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-creds", Namespace: ns}, Data: map[string][]byte{
-		chatv1alpha1.CredentialAdminIdentifier: []byte("administrator"),
-		chatv1alpha1.CredentialSecretKey:       []byte("not-a-real-key"),
-	}}
-	if token != "" {
-		secret.Data[chatv1alpha1.CredentialCallbackToken] = []byte(token)
-	}
-	if err := env.Client.Create(ctx, secret); err != nil {
-		h.t.Fatal(err)
-	}
+	secret := createSecret(h.t, ns, name+"-creds", token)
 	oac := &chatv1alpha1.OfficialAccountCapacity{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: chatv1alpha1.OfficialAccountCapacitySpec{
@@ -127,6 +126,22 @@ func (h *harness) waitCached(oac *chatv1alpha1.OfficialAccountCapacity) {
 	})
 }
 
+// createSecret creates a credentials Secret; an empty token leaves callbackToken out.
+func createSecret(t testing.TB, ns, name, token string) *corev1.Secret {
+	t.Helper()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: map[string][]byte{
+		chatv1alpha1.CredentialAdminIdentifier: []byte("administrator"),
+		chatv1alpha1.CredentialSecretKey:       []byte("not-a-real-key"),
+	}}
+	if token != "" {
+		secret.Data[chatv1alpha1.CredentialCallbackToken] = []byte(token)
+	}
+	if err := env.Client.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
 // query builds a callback query; a token signs it at now.
 func query(appID int64, command, token string, now time.Time) string {
 	q := fmt.Sprintf("SdkAppid=%d&CallbackCommand=%s&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI", appID, command)
@@ -141,42 +156,76 @@ func fullBody(account string, eventTime int64) string {
 	return fmt.Sprintf(`{"CallbackCommand":%q,"Official_Account":%q,"EventTime":%d}`, CommandAccountFull, account, eventTime)
 }
 
-// post sends one callback and returns the HTTP status and the decoded answer; it
-// fails the test when the answer is not the protocol's JSON.
-func (h *harness) post(method, rawQuery, body string) (int, answer) {
-	h.t.Helper()
+// try sends one callback and returns the HTTP status and the decoded answer, or an
+// error when the answer is not the protocol's JSON. Safe to call from any goroutine.
+func (h *harness) try(method, rawQuery, body string) (int, answer, error) {
 	req, err := http.NewRequest(method, h.url+"?"+rawQuery, bytes.NewBufferString(body))
 	if err != nil {
-		h.t.Fatal(err)
+		return 0, answer{}, err
 	}
 	resp, err := h.http.Do(req)
 	if err != nil {
-		h.t.Fatalf("POST callback: %v", err)
+		return 0, answer{}, fmt.Errorf("POST callback: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		h.t.Fatal(err)
+		return 0, answer{}, err
 	}
 	var a answer
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil {
-		h.t.Fatalf("answer is not the protocol's JSON: %v: %q", err, raw)
+		return 0, answer{}, fmt.Errorf("answer is not the protocol's JSON: %w: %q", err, raw)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
-		h.t.Errorf("Content-Type = %q", ct)
+		return 0, answer{}, fmt.Errorf("Content-Type = %q", ct)
 	}
-	return resp.StatusCode, a
+	return resp.StatusCode, a, nil
 }
 
-// full posts a signed "account full" callback and requires the OK answer.
+// post is try for the test goroutine: it fails the test on a malformed answer.
+func (h *harness) post(method, rawQuery, body string) (int, answer) {
+	h.t.Helper()
+	code, a, err := h.try(method, rawQuery, body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return code, a
+}
+
+// tryFull posts a signed "account full" callback and requires the OK answer. Safe to
+// call from any goroutine.
+func (h *harness) tryFull(appID int64, token, account string, eventTime int64) error {
+	code, a, err := h.try(http.MethodPost, query(appID, CommandAccountFull, token, time.Now()), fullBody(account, eventTime))
+	if err == nil && (code != http.StatusOK || a != answerOK) {
+		err = fmt.Errorf("callback for %s at %d: HTTP %d %+v, want 200 OK", account, eventTime, code, a)
+	}
+	return err
+}
+
+// full is tryFull for the test goroutine.
 func (h *harness) full(appID int64, token, account string, eventTime int64) {
 	h.t.Helper()
-	code, a := h.post(http.MethodPost, query(appID, CommandAccountFull, token, time.Now()), fullBody(account, eventTime))
-	if code != http.StatusOK || a != answerOK {
-		h.t.Fatalf("callback for %s at %d: HTTP %d %+v, want 200 OK", account, eventTime, code, a)
+	if err := h.tryFull(appID, token, account, eventTime); err != nil {
+		h.t.Fatal(err)
 	}
+}
+
+// waitCachedEvent waits until the server's cache shows the event, so that what
+// follows sees it as recorded.
+func (h *harness) waitCachedEvent(appID int64, account string, eventTime int64) {
+	h.t.Helper()
+	testenv.Eventually(h.t, 10*time.Second, func() error {
+		list, err := h.srv.lookup(context.Background(), IndexAppAccount, appAccountKey(appID, account))
+		if err != nil {
+			return err
+		}
+		if len(list) != 1 || !recorded(&list[0].Status, fullEvent{account, eventTime}) {
+			return fmt.Errorf("the cache does not show %s at %d yet", account, eventTime)
+		}
+		return nil
+	})
 }
 
 func (h *harness) counter(name string, labels ...string) float64 {

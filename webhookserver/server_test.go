@@ -52,6 +52,7 @@ func TestDuplicatesWriteOnce(t *testing.T) {
 	h.full(appID, "tok", "@TOA#_dup", sampleEventTime)
 	first := stored(t, oac)
 	writes := h.counter("writes", "success")
+	h.waitCachedEvent(appID, "@TOA#_dup", sampleEventTime)
 
 	// Re-deliveries, one after another and at once.
 	for range 3 {
@@ -59,7 +60,11 @@ func TestDuplicatesWriteOnce(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for range 10 {
-		wg.Go(func() { h.full(appID, "tok", "@TOA#_dup", sampleEventTime) })
+		wg.Go(func() {
+			if err := h.tryFull(appID, "tok", "@TOA#_dup", sampleEventTime); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 	wg.Wait()
 
@@ -108,7 +113,9 @@ func TestConcurrentCallbacksAreGroupCommitted(t *testing.T) {
 	for i := range 200 {
 		wg.Go(func() {
 			<-start
-			h.full(appID, "tok", accounts[i%20], sampleEventTime+int64(i))
+			if err := h.tryFull(appID, "tok", accounts[i%20], sampleEventTime+int64(i)); err != nil {
+				t.Error(err)
+			}
 		})
 	}
 	close(start)
