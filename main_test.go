@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,14 +87,7 @@ func freePort(t *testing.T) string {
 // The manager binary serves callbacks, records them, exposes their metrics on the
 // metrics endpoint, and exits cleanly on SIGTERM.
 func TestManagerServesCallbacks(t *testing.T) {
-	kc, err := env.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kcPath := env.KubeConfigFile(t)
 	callbacks, metrics, probes := freePort(t), freePort(t), freePort(t)
 	cmd, out := manager(t, "--kubeconfig", kcPath, "--callback-bind-address", callbacks,
 		"--metrics-bind-address", metrics, "--health-probe-bind-address", probes, "--callback-path", "/chat")
@@ -204,14 +196,7 @@ func TestDeployManifestsAreValid(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl is not on PATH")
 	}
-	kc, err := env.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kcPath := env.KubeConfigFile(t)
 	run := func(args ...string) {
 		t.Helper()
 		out, err := exec.Command(kubectl, append([]string{"--kubeconfig", kcPath}, args...)...).CombinedOutput()

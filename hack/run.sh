@@ -8,5 +8,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -n "${KUBECONFIG:-}" || -f "$HOME/.kube/config" || -n "${KUBERNETES_SERVICE_HOST:-}" ]]; then
 	exec bin/manager --leader-elect=false "$@"
 fi
-assets=$(hack/envtest.sh path)
-exec bin/localrun --assets "$assets" -- bin/manager --leader-elect=false "$@"
+exec bin/localrun -- bin/manager --leader-elect=false "$@"

@@ -115,14 +115,7 @@ func kubectl(t *testing.T) func(args ...string) string {
 	if err != nil {
 		t.Skip("kubectl is not on PATH; TestServerSideColumns checks the columns without it")
 	}
-	kc, err := env.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kcPath, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kcPath := env.KubeConfigFile(t)
 	return func(args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer

@@ -3,7 +3,7 @@
 // installs the CRDs and the sample, writes a kubeconfig, and runs the manager against
 // it until interrupted.
 //
-//	bin/localrun --assets "$(hack/envtest.sh path)" -- bin/manager [flags]
+//	bin/localrun -- bin/manager [flags]
 package main
 
 import (
@@ -18,13 +18,11 @@ import (
 	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
-	apiruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
 
 func main() {
@@ -35,30 +33,17 @@ func main() {
 }
 
 func run() error {
-	assets := flag.String("assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory with kube-apiserver and etcd.")
 	dir := flag.String("dir", ".local", "Directory for the kubeconfig of the local control plane.")
 	sample := flag.String("sample", "config/samples/chat_v1alpha1_officialaccountcapacity.yaml", "OfficialAccountCapacity to create.")
 	flag.Parse()
-	if flag.NArg() == 0 || *assets == "" {
-		return errors.New("usage: localrun --assets DIR -- MANAGER [FLAGS]")
+	if flag.NArg() == 0 {
+		return errors.New("usage: localrun [--dir DIR] [--sample FILE] -- MANAGER [FLAGS]")
 	}
 
-	scheme := apiruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := chatv1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: *assets,
-		CRDDirectoryPaths:     []string{"config/crd/bases"},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-		UseExistingCluster:    new(bool),
-	}
+	// The same control plane as the tests, with the CRDs installed; its binaries come
+	// from KUBEBUILDER_ASSETS or hack/envtest.sh.
 	fmt.Fprintln(os.Stderr, "localrun: no cluster is configured; starting a local control plane")
-	cfg, err := env.Start()
+	env, err := testenv.Start()
 	if err != nil {
 		return fmt.Errorf("start local control plane: %w", err)
 	}
@@ -67,14 +52,9 @@ func run() error {
 			fmt.Fprintln(os.Stderr, "localrun: stop control plane:", err)
 		}
 	}()
-
-	user, err := env.AddUser(envtest.User{Name: "local-admin", Groups: []string{"system:masters"}}, cfg)
+	kc, err := env.KubeConfig()
 	if err != nil {
-		return fmt.Errorf("add kubeconfig user: %w", err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return fmt.Errorf("render kubeconfig: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
@@ -87,11 +67,7 @@ func run() error {
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
 
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-	oac, err := installSample(context.Background(), c, *sample)
+	oac, err := installSample(context.Background(), env.Client, *sample)
 	if err != nil {
 		return err
 	}

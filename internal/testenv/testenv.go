@@ -138,7 +138,7 @@ func (e *Env) StartAPIServer() error {
 
 // KubeConfig returns a kubeconfig for an administrator of the control plane.
 func (e *Env) KubeConfig() ([]byte, error) {
-	user, err := e.env.AddUser(envtest.User{Name: "test-admin", Groups: []string{"system:masters"}}, e.Config)
+	user, err := e.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, e.Config)
 	if err != nil {
 		return nil, fmt.Errorf("add kubeconfig user: %w", err)
 	}
@@ -147,6 +147,21 @@ func (e *Env) KubeConfig() ([]byte, error) {
 		return nil, fmt.Errorf("render kubeconfig: %w", err)
 	}
 	return kc, nil
+}
+
+// KubeConfigFile writes KubeConfig into a file of the test's temporary directory,
+// for kubectl or a manager process, and returns its path.
+func (e *Env) KubeConfigFile(t testing.TB) string {
+	t.Helper()
+	kc, err := e.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // Namespace creates a namespace of its own for one test and deletes it afterwards.
