@@ -70,16 +70,7 @@ func TestGenUserSigFixedVector(t *testing.T) {
 	}
 
 	// And undo GenUserSig's output by hand, comparing the JSON byte for byte.
-	raw, err := base64.StdEncoding.DecodeString(strings.NewReplacer("*", "+", "-", "/", "_", "=").Replace(got))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := zlib.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := io.ReadAll(zr)
-	if string(js) != wantJSON {
+	if js := sigJSON(t, got); js != wantJSON {
 		t.Errorf("decoded JSON\n%s\nwant\n%s", js, wantJSON)
 	}
 	if strings.ContainsAny(got, "+/=") {
@@ -242,10 +233,11 @@ func TestVerifyUserSigLenientNumbers(t *testing.T) {
 	}
 }
 
-// reencode decodes sig, edits its JSON and encodes it again.
-func reencode(t *testing.T, sig string, edit func(string) string) string {
+// sigJSON undoes steps 5 and 4 of a UserSig by hand (not with the package's own
+// replacer), returning its JSON.
+func sigJSON(t *testing.T, sig string) string {
 	t.Helper()
-	raw, err := base64.StdEncoding.DecodeString(sigUnreplacer.Replace(sig))
+	raw, err := base64.StdEncoding.DecodeString(strings.NewReplacer("*", "+", "-", "/", "_", "=").Replace(sig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,9 +245,19 @@ func reencode(t *testing.T, sig string, edit func(string) string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, _ := io.ReadAll(zr)
-	edited := edit(string(js))
-	if edited == string(js) {
+	js, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(js)
+}
+
+// reencode decodes sig, edits its JSON and encodes it again.
+func reencode(t *testing.T, sig string, edit func(string) string) string {
+	t.Helper()
+	js := sigJSON(t, sig)
+	edited := edit(js)
+	if edited == js {
 		t.Fatalf("edit changed nothing in %s", js)
 	}
 	var z bytes.Buffer
