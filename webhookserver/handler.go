@@ -111,12 +111,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 // read accepts nothing.
 func (s *Server) authenticate(ctx context.Context, cb callback, candidates []*chatv1alpha1.OfficialAccountCapacity) ([]*chatv1alpha1.OfficialAccountCapacity, outcome, bool) {
 	var authed []*chatv1alpha1.OfficialAccountCapacity
-	var signErr, credErr error
+	var signErr error
 	for _, oac := range candidates {
 		key := types.NamespacedName{Namespace: oac.Namespace, Name: oac.Spec.CredentialsRef.Name}
 		token, err := s.tokens.token(ctx, key)
 		if err != nil {
-			credErr = err
 			s.credFailures.log(key.String(), func() {
 				s.log.Error(err, "cannot authenticate callbacks: the credentials Secret cannot be read; refusing them",
 					"officialAccountCapacity", client.ObjectKeyFromObject(oac))
@@ -139,8 +138,7 @@ func (s *Server) authenticate(ctx context.Context, cb callback, candidates []*ch
 		return authed, outcome{}, false
 	case signErr != nil:
 		return nil, fail(http.StatusUnauthorized, resultUnauthorized, signErr.Error()), true
-	default:
-		_ = credErr // logged above; the answer does not say which Secret
+	default: // a Secret could not be read (logged above; the answer does not say which)
 		return nil, fail(http.StatusServiceUnavailable, resultUnavailable, "cannot authenticate the callback now"), true
 	}
 }
