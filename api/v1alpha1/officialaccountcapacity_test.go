@@ -38,6 +38,16 @@ func validSpec() chatv1alpha1.OfficialAccountCapacitySpec {
 	}
 }
 
+// createMutated creates an object whose spec is validSpec changed by mutate.
+func createMutated(ns, name string, mutate func(*chatv1alpha1.OfficialAccountCapacitySpec)) error {
+	spec := validSpec()
+	mutate(&spec)
+	return env.Client.Create(context.Background(), &chatv1alpha1.OfficialAccountCapacity{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       spec,
+	})
+}
+
 func TestCreateAndReadBack(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t)
@@ -168,13 +178,7 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := validSpec()
-			tc.mutate(&spec)
-			oac := &chatv1alpha1.OfficialAccountCapacity{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bad-%02d", i), Namespace: ns},
-				Spec:       spec,
-			}
-			err := env.Client.Create(context.Background(), oac)
+			err := createMutated(ns, fmt.Sprintf("bad-%02d", i), tc.mutate)
 			if err == nil {
 				t.Fatalf("created an invalid object; want it refused with %q", tc.want)
 			}
@@ -218,13 +222,7 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := validSpec()
-			tc.mutate(&spec)
-			oac := &chatv1alpha1.OfficialAccountCapacity{
-				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ok-%02d", i), Namespace: ns},
-				Spec:       spec,
-			}
-			if err := env.Client.Create(context.Background(), oac); err != nil {
+			if err := createMutated(ns, fmt.Sprintf("ok-%02d", i), tc.mutate); err != nil {
 				t.Fatalf("valid object refused: %v", err)
 			}
 		})
