@@ -73,6 +73,9 @@ func TestCreateAndReadBack(t *testing.T) {
 	if got.Spec.Publish.Key != "activeAccount" {
 		t.Errorf("publish.key default = %q, want activeAccount", got.Spec.Publish.Key)
 	}
+	if got.Spec.RecoveryThresholdPercent != 95 {
+		t.Errorf("recoveryThresholdPercent default = %d, want 95", got.Spec.RecoveryThresholdPercent)
+	}
 	if got.Spec.OnFull.ScaleOut.MaxSubscriberNum != 100000 {
 		t.Errorf("scaleOut.maxSubscriberNum default = %d, want 100000", got.Spec.OnFull.ScaleOut.MaxSubscriberNum)
 	}
@@ -120,8 +123,6 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 			[]string{"spec.accounts[1]", "Duplicate value"}},
 		{"account without prefix", func(s *chatv1alpha1.OfficialAccountCapacitySpec) { s.Accounts = []string{"support_a"} },
 			[]string{"spec.accounts[0]", "should match"}},
-		{"account with double prefix", func(s *chatv1alpha1.OfficialAccountCapacitySpec) { s.Accounts = []string{"@TOA#_@TOA#_x"} },
-			[]string{"spec.accounts[0]", "must not start with @TOA#_@TOA#"}},
 		{"account not printable ASCII", func(s *chatv1alpha1.OfficialAccountCapacitySpec) { s.Accounts = []string{"@TOA#_caf\u00e9"} },
 			[]string{"spec.accounts[0]", "should match"}},
 		{"account with control character", func(s *chatv1alpha1.OfficialAccountCapacitySpec) { s.Accounts = []string{"@TOA#_a\tb"} },
@@ -175,6 +176,15 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		{"credentialsRef without name", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.CredentialsRef.Name = ""
 		}, []string{"spec.credentialsRef.name", "at least 1 chars"}},
+		{"onFull without chatAPI", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.ChatAPI = nil
+		}, []string{"spec.chatAPI", "chatAPI is required by onFull"}},
+		{"recoveryThresholdPercent over 100", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.RecoveryThresholdPercent = 101
+		}, []string{"spec.recoveryThresholdPercent", "less than or equal to 100"}},
+		{"recoveryThresholdPercent negative", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.RecoveryThresholdPercent = -1
+		}, []string{"spec.recoveryThresholdPercent", "greater than or equal to 1"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,6 +216,12 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 		{"48-byte account", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.Accounts = []string{"@TOA#_" + strings.Repeat("x", 42)}
 			s.OnFull = nil
+		}},
+		{"account Chat generated", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.Accounts = []string{"@TOA#_@TOA#0001", "@TOA#_support_b"}
+		}},
+		{"onFull empty without chatAPI", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.ChatAPI, s.OnFull = nil, &chatv1alpha1.OnFullSpec{}
 		}},
 		{"https endpoint", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.ChatAPI = &chatv1alpha1.ChatAPISpec{Endpoint: "https://adminapisgp.im.qcloud.com"}

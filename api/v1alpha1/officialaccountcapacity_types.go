@@ -58,6 +58,7 @@ const (
 // OfficialAccountCapacitySpec declares a pool of Official Accounts of one Chat app and
 // what to do when one of them is full.
 // +kubebuilder:validation:XValidation:rule="!has(self.onFull) || !has(self.onFull.scaleOut) || self.onFull.scaleOut.maxAccounts >= size(self.accounts)",message="must not be below the number of spec.accounts",fieldPath=".onFull.scaleOut.maxAccounts",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!has(self.onFull) || (!has(self.onFull.raiseLimit) && !has(self.onFull.scaleOut)) || has(self.chatAPI)",message="chatAPI is required by onFull.raiseLimit and onFull.scaleOut",fieldPath=".chatAPI",reason=FieldValueRequired
 type OfficialAccountCapacitySpec struct {
 	// sdkAppID is the SDKAppID of the Chat app. Callbacks must carry it as SdkAppid.
 	// +required
@@ -65,8 +66,9 @@ type OfficialAccountCapacitySpec struct {
 	SDKAppID int64 `json:"sdkAppID"`
 
 	// accounts is the ordered pool of Official Account user IDs; the first is the
-	// primary. Each ID is printable ASCII, starts with "@TOA#_", does not start with
-	// "@TOA#_@TOA#", and is at most 48 bytes long.
+	// primary. Each ID is printable ASCII, starts with "@TOA#_" and is at most 48
+	// bytes long. IDs that Chat generated itself (they start with "@TOA#_@TOA#") are
+	// accepted.
 	// +required
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
@@ -74,7 +76,6 @@ type OfficialAccountCapacitySpec struct {
 	// +kubebuilder:validation:items:MinLength=7
 	// +kubebuilder:validation:items:MaxLength=48
 	// +kubebuilder:validation:items:Pattern=`^@TOA#_[ -~]+$`
-	// +kubebuilder:validation:items:XValidation:rule="!self.startsWith('@TOA#_@TOA#')",message="must not start with @TOA#_@TOA#"
 	Accounts []string `json:"accounts"`
 
 	// credentialsRef names a Secret in the same namespace with the keys
@@ -103,11 +104,22 @@ type OfficialAccountCapacitySpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	Notify []NotifyTarget `json:"notify,omitempty"`
 
-	// recheckInterval is how often full accounts are checked for room again.
+	// recheckInterval is how often the subscriber count of every account of the pool
+	// is read through the Chat REST API: a full account whose callback was lost is
+	// found, and a full account with room again is cleared. Needs REST credentials.
 	// +optional
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="must be at least 10s"
 	RecheckInterval *metav1.Duration `json:"recheckInterval,omitempty"`
+
+	// recoveryThresholdPercent: a full account is cleared only when a reading taken
+	// after its last "full" callback shows at most this percentage of its limit, so
+	// that one unsubscribe does not flap traffic back to it.
+	// +optional
+	// +kubebuilder:default=95
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	RecoveryThresholdPercent int32 `json:"recoveryThresholdPercent,omitempty"`
 
 	// suspend stops all actions (REST calls, notifications, publishing); callbacks
 	// are still recorded.
@@ -276,9 +288,21 @@ type AccountStatus struct {
 	// +optional
 	SubscriberNum int64 `json:"subscriberNum,omitempty"`
 
-	// maxSubscriberNum is the subscriber limit as the operator last knew it.
+	// readTime is when subscriberNum was read.
+	// +optional
+	ReadTime *metav1.Time `json:"readTime,omitempty"`
+
+	// maxSubscriberNum is the subscriber limit as the operator knows it: from the
+	// Chat REST API when it returns one, else what the operator set, else the highest
+	// subscriberNum read while the account was full. 0 means not known yet.
 	// +optional
 	MaxSubscriberNum int64 `json:"maxSubscriberNum,omitempty"`
+
+	// creating is true from just before the operator asks the Chat REST API to create
+	// this account (scale-out) until the answer is recorded; a restart in between
+	// finishes that creation instead of starting another.
+	// +optional
+	Creating bool `json:"creating,omitempty"`
 }
 
 // NotificationStatus is the delivery state of one notify target; it survives
@@ -326,6 +350,15 @@ type OfficialAccountCapacityStatus struct {
 	// +listMapKey=id
 	// +kubebuilder:validation:MaxItems=64
 	Accounts []AccountStatus `json:"accounts,omitempty"`
+
+	// lastRecheckTime is when the subscriber counts of the pool were last read.
+	// +optional
+	LastRecheckTime *metav1.Time `json:"lastRecheckTime,omitempty"`
+
+	// lastHandledRequestedAt is the last value of the annotation
+	// chat.oacapacity.io/requested-at that the controller acted on.
+	// +optional
+	LastHandledRequestedAt string `json:"lastHandledRequestedAt,omitempty"`
 
 	// notifications is the delivery state of each notify target.
 	// +optional
