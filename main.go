@@ -18,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/index"
 	"github.com/oacapacity/oa-capacity-operator/webhookserver"
 )
 
@@ -135,9 +136,13 @@ func run(args []string) error {
 	}
 
 	ctx := ctrl.SetupSignalHandler()
+	// The receiver and the reconciler look resources up by the same indexes.
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("set up cache indexes: %w", err)
+	}
 	// The callback receiver runs on every replica.
 	o.callbacks.Logger = ctrl.Log
-	if _, err := webhookserver.AddToManager(ctx, mgr, o.callbacks); err != nil {
+	if _, err := webhookserver.AddToManager(mgr, o.callbacks); err != nil {
 		return fmt.Errorf("set up callback server: %w", err)
 	}
 	// The reconciler (controllers) is added here; it runs on the leader only.

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/index"
 )
 
 // outcome is how a callback ended: the HTTP status, the answer and the metric label.
@@ -67,7 +68,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 	defer cancel()
 
 	if cb.Command != CommandAccountFull {
-		app, err := s.lookup(ctx, IndexApp, appKey(cb.SDKAppID))
+		app, err := s.lookup(ctx, index.App, index.AppKey(cb.SDKAppID))
 		switch {
 		case err != nil:
 			return fail(http.StatusServiceUnavailable, resultUnavailable, "try again later")
@@ -79,13 +80,13 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 
 	// The resources that list the account; when none does, the app's resources, which
 	// authenticate the callback before it is acknowledged and logged.
-	listing, err := s.lookup(ctx, IndexAppAccount, appAccountKey(cb.SDKAppID, cb.Account))
+	listing, err := s.lookup(ctx, index.AppAccount, index.AppAccountKey(cb.SDKAppID, cb.Account))
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, resultUnavailable, "try again later")
 	}
 	candidates := listing
 	if len(listing) == 0 {
-		if candidates, err = s.lookup(ctx, IndexApp, appKey(cb.SDKAppID)); err != nil {
+		if candidates, err = s.lookup(ctx, index.App, index.AppKey(cb.SDKAppID)); err != nil {
 			return fail(http.StatusServiceUnavailable, resultUnavailable, "try again later")
 		}
 		if len(candidates) == 0 {
@@ -97,7 +98,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 		return o
 	}
 	if len(listing) == 0 {
-		s.unknownAccounts.log(appAccountKey(cb.SDKAppID, cb.Account), func() {
+		s.unknownAccounts.log(index.AppAccountKey(cb.SDKAppID, cb.Account), func() {
 			s.log.Info("callback for an account that no OfficialAccountCapacity lists; acknowledged, nothing recorded",
 				"sdkAppID", cb.SDKAppID, "account", cb.Account)
 		})
@@ -152,7 +153,7 @@ func (s *Server) record(ctx context.Context, cb callback, targets []*chatv1alpha
 	})
 	var waits []*pending
 	for _, oac := range targets {
-		if recorded(&oac.Status, ev) {
+		if oac.Status.Recorded(ev.Account, ev.EventTime) {
 			continue // durable already: the cache shows what the API server stored
 		}
 		p, err := s.recorder.enqueue(client.ObjectKeyFromObject(oac), ev)

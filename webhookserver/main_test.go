@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/index"
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
 
@@ -71,7 +72,11 @@ func startServer(t testing.TB, opts Options) *harness {
 	opts.BindAddress = "127.0.0.1:0"
 	opts.Registerer = reg
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := AddToManager(ctx, mgr, opts)
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	srv, err := AddToManager(mgr, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -217,11 +222,11 @@ func (h *harness) full(appID int64, token, account string, eventTime int64) {
 func (h *harness) waitCachedEvent(appID int64, account string, eventTime int64) {
 	h.t.Helper()
 	testenv.Eventually(h.t, 10*time.Second, func() error {
-		list, err := h.srv.lookup(context.Background(), IndexAppAccount, appAccountKey(appID, account))
+		list, err := h.srv.lookup(context.Background(), index.AppAccount, index.AppAccountKey(appID, account))
 		if err != nil {
 			return err
 		}
-		if len(list) != 1 || !recorded(&list[0].Status, fullEvent{account, eventTime}) {
+		if len(list) != 1 || !list[0].Status.Recorded(account, eventTime) {
 			return fmt.Errorf("the cache does not show %s at %d yet", account, eventTime)
 		}
 		return nil

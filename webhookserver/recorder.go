@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -245,7 +246,7 @@ func (r *recorder) patch(ctx context.Context, reader client.Reader, key types.Na
 	}
 	orig := obj.DeepCopy()
 	written := applyFullEvents(obj, events)
-	if !anyTrue(written) {
+	if !slices.Contains(written, true) {
 		return obj, written, nil // everything was already recorded
 	}
 	err := r.client.Status().Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))

@@ -124,7 +124,7 @@ type Server struct {
 	stopping atomic.Bool
 }
 
-// New creates a server. cache must have the indexes of SetupIndexes; c writes status
+// New creates a server. cache must have the indexes of index.Setup; c writes status
 // (and may read from the same cache); apiReader reads Secrets and fresh objects.
 func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Options) (*Server, error) {
 	opts.setDefaults()
@@ -150,12 +150,10 @@ func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Opt
 	}, nil
 }
 
-// AddToManager registers the cache indexes, creates the server and adds it to mgr,
-// with a readiness check that passes once the server listens.
-func AddToManager(ctx context.Context, mgr manager.Manager, opts Options) (*Server, error) {
-	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
-		return nil, err
-	}
+// AddToManager creates the server and adds it to mgr, with a readiness check that
+// passes once the server listens. The manager's cache must have the indexes of
+// index.Setup.
+func AddToManager(mgr manager.Manager, opts Options) (*Server, error) {
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = mgr.GetLogger()
 	}

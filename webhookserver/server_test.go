@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/index"
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
 
@@ -27,7 +28,7 @@ func TestSampleRequestMarksAccountFull(t *testing.T) {
 
 	got := stored(t, oac) // no waiting: OK means written
 	a := accountStatus(got, sampleAccount)
-	if a == nil || !a.Full || a.LastEventTime != sampleEventTime || a.FullEvents != 1 || a.Origin != "Spec" {
+	if a == nil || !a.Full || a.LastEventTime != sampleEventTime || a.FullEvents != 1 || a.Origin != "" { // only the controller sets origin
 		t.Fatalf("account status = %+v", a)
 	}
 	if want := time.UnixMilli(sampleEventTime).Truncate(time.Second); !a.FullSince.Time.Equal(want) {
@@ -210,7 +211,7 @@ func TestScaleOutAccountIsFound(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, func() error {
 		var list chatv1alpha1.OfficialAccountCapacityList
-		if err := h.cache.List(t.Context(), &list, client.MatchingFields{IndexAppAccount: appAccountKey(appID, "@TOA#_created")}); err != nil {
+		if err := h.cache.List(t.Context(), &list, client.MatchingFields{index.AppAccount: index.AppAccountKey(appID, "@TOA#_created")}); err != nil {
 			return err
 		}
 		if len(list.Items) != 1 {

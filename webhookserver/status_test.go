@@ -18,7 +18,7 @@ func TestApplyFullEvents(t *testing.T) {
 		t.Fatal("first event changed nothing")
 	}
 	a := oac.Status.Accounts[0]
-	if a.ID != "@TOA#_a" || a.Origin != chatv1alpha1.OriginSpec || !a.Full || a.LastEventTime != t0 || a.FullEvents != 1 ||
+	if a.ID != "@TOA#_a" || a.Origin != "" || !a.Full || a.LastEventTime != t0 || a.FullEvents != 1 ||
 		!a.FullSince.Time.Equal(time.UnixMilli(t0)) {
 		t.Fatalf("after first event: %+v", a)
 	}
