@@ -12,12 +12,16 @@ import (
 	apiruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/controllers"
 	"github.com/oacapacity/oa-capacity-operator/internal/index"
 	"github.com/oacapacity/oa-capacity-operator/webhookserver"
 )
@@ -123,6 +127,7 @@ func run(args []string) error {
 	shutdown := o.callbacks.ShutdownDelay + o.callbacks.DrainTimeout + 2*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
+		Cache:                         cache.Options{ByObject: controllers.CacheByObject()},
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,
@@ -145,7 +150,21 @@ func run(args []string) error {
 	if _, err := webhookserver.AddToManager(mgr, o.callbacks); err != nil {
 		return fmt.Errorf("set up callback server: %w", err)
 	}
-	// The reconciler (controllers) is added here; it runs on the leader only.
+	// The reconciler runs on the leader only.
+	metrics, err := controllers.NewMetrics(ctrlmetrics.Registry)
+	if err != nil {
+		return err
+	}
+	rec := &controllers.OfficialAccountCapacityReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Events:    mgr.GetEventRecorder("oa-capacity-operator"),
+		Chat:      &controllers.ChatClients{Metrics: metrics},
+		Metrics:   metrics,
+	}
+	if err := rec.SetupWithManager(mgr, controller.Options{}); err != nil {
+		return fmt.Errorf("set up controller: %w", err)
+	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add healthz check: %w", err)

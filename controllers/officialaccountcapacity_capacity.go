@@ -1,0 +1,280 @@
+package controllers
+
+import (
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/chatapi"
+)
+
+// The capacity decisions: pure functions of (spec, status, REST readings, now). They
+// change the object they are given and report what changed; the reconciler makes the
+// REST calls and emits the events.
+
+// maxScaleOutIndex bounds the indexes of scale-out IDs; the pool holds at most 64.
+const maxScaleOutIndex = 64
+
+// syncPool makes status.accounts hold exactly the pool: every spec account (origin
+// Spec) in spec order, then the scale-out accounts in the order they were created.
+// Entries for accounts that left the pool are dropped; what they recorded is kept.
+func syncPool(oac *chatv1alpha1.OfficialAccountCapacity) {
+	st := &oac.Status
+	out := make([]chatv1alpha1.AccountStatus, 0, len(oac.Spec.Accounts)+len(st.Accounts))
+	for _, id := range oac.Spec.Accounts {
+		a := chatv1alpha1.AccountStatus{ID: id}
+		if old := st.Account(id); old != nil {
+			a = *old
+		}
+		a.Origin = chatv1alpha1.OriginSpec
+		a.Creating = false
+		out = append(out, a)
+	}
+	for _, a := range st.Accounts {
+		if a.Origin == chatv1alpha1.OriginScaleOut && !slices.Contains(oac.Spec.Accounts, a.ID) {
+			out = append(out, a)
+		}
+	}
+	st.Accounts = out
+	st.CountFull()
+}
+
+// activeAccount is the first account in pool order that can take subscribers: not
+// full and not still being created. "" when there is none.
+func activeAccount(oac *chatv1alpha1.OfficialAccountCapacity) string {
+	for _, id := range oac.Pool() {
+		if a := oac.Status.Account(id); a == nil || (!a.Full && !a.Creating) {
+			return id
+		}
+	}
+	return ""
+}
+
+// readingDue reports whether the pool's subscriber counts should be read now: at the
+// recheck interval, on a new requested-at, for a full account not read since its last
+// event (its limit is needed to raise it), or for an account being created.
+func readingDue(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) bool {
+	st := &oac.Status
+	if st.LastRecheckTime == nil || now.Sub(st.LastRecheckTime.Time) >= recheckInterval(oac) {
+		return true
+	}
+	if v, ok := oac.Annotations[chatv1alpha1.RequestedAtAnnotation]; ok && v != st.LastHandledRequestedAt {
+		return true
+	}
+	for _, a := range st.Accounts {
+		if a.Creating || a.Full && readBefore(a, a.LastEventTime) {
+			return true
+		}
+	}
+	return false
+}
+
+// readBefore reports whether the account's last reading is older than eventTime (Unix
+// milliseconds), or missing.
+func readBefore(a chatv1alpha1.AccountStatus, eventTime int64) bool {
+	return a.ReadTime == nil || a.ReadTime.UnixMilli() <= eventTime
+}
+
+func recheckInterval(oac *chatv1alpha1.OfficialAccountCapacity) time.Duration {
+	if d := oac.Spec.RecheckInterval; d != nil && d.Duration > 0 {
+		return d.Duration
+	}
+	return defaultRecheckInterval
+}
+
+const defaultRecheckInterval = 10 * time.Minute
+
+// readIDs is what to read: the pool, and, on the first reading of a status (a new
+// resource, or one whose status was lost), the scale-out IDs it may have created
+// before, so that they are found again instead of created a second time.
+func readIDs(oac *chatv1alpha1.OfficialAccountCapacity) []string {
+	ids := oac.Pool()
+	if oac.Spec.OnFull != nil && oac.Spec.OnFull.ScaleOut != nil && oac.Status.LastRecheckTime == nil {
+		for i := 1; i <= maxScaleOutIndex; i++ {
+			if id := scaleOutID(oac, i); !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+// observation is what a reading changed.
+type observation struct {
+	filled    []string // found at or over its limit without a callback
+	recovered []string // cleared: room again
+	adopted   []string // scale-out accounts found again by their IDs
+}
+
+// observe folds readings taken at `at` into status:
+//   - the limit is the REST answer's when it has one; else it is kept (what the
+//     operator set), and while the account is full it is at least the reading (when
+//     an account fills up, its count and its limit are equal);
+//   - an account at or over a known limit is full, even when its callback was lost;
+//   - a full account is cleared when a reading taken after its last event shows at
+//     most recoveryThresholdPercent of its limit.
+//
+// Readings of IDs outside the pool are scale-out IDs probed by readIDs: those that
+// exist and belong to the configured owner are adopted.
+func observe(oac *chatv1alpha1.OfficialAccountCapacity, infos []chatapi.AccountInfo, at time.Time) observation {
+	var obs observation
+	st := &oac.Status
+	stamp := metav1.NewTime(at)
+	for _, info := range infos {
+		if info.Err != nil {
+			continue
+		}
+		a := st.Account(info.Account)
+		if a == nil {
+			so := scaleOutSpec(oac)
+			if so == nil || info.Owner != so.OwnerAccount {
+				continue
+			}
+			st.Accounts = append(st.Accounts, chatv1alpha1.AccountStatus{
+				ID: info.Account, Origin: chatv1alpha1.OriginScaleOut, MaxSubscriberNum: so.MaxSubscriberNum,
+			})
+			a = &st.Accounts[len(st.Accounts)-1]
+			obs.adopted = append(obs.adopted, info.Account)
+		}
+		a.SubscriberNum = info.SubscriberNum
+		a.ReadTime = &stamp
+		switch {
+		case info.MaxSubscriberNum != nil:
+			a.MaxSubscriberNum = *info.MaxSubscriberNum
+		case a.Full && info.SubscriberNum > a.MaxSubscriberNum:
+			a.MaxSubscriberNum = info.SubscriberNum
+		}
+		limit := a.MaxSubscriberNum
+		switch {
+		case limit <= 0:
+		case !a.Full && info.SubscriberNum >= limit:
+			a.Full, a.FullSince = true, &stamp
+			obs.filled = append(obs.filled, a.ID)
+		case a.Full && at.UnixMilli() > a.LastEventTime && info.SubscriberNum*100 <= limit*oac.RecoveryThreshold():
+			clearFull(a)
+			obs.recovered = append(obs.recovered, a.ID)
+		}
+	}
+	st.CountFull()
+	return obs
+}
+
+func clearFull(a *chatv1alpha1.AccountStatus) {
+	a.Full, a.FullSince = false, nil
+}
+
+// clearByHand clears the full accounts named by the clear-full annotation and returns
+// those it cleared and the IDs that are not in the pool.
+func clearByHand(oac *chatv1alpha1.OfficialAccountCapacity, value string) (cleared, unknown []string) {
+	for id := range strings.SplitSeq(value, ",") {
+		id = strings.TrimSpace(id)
+		if id == "" {
+			continue
+		}
+		a := oac.Status.Account(id)
+		switch {
+		case a == nil:
+			unknown = append(unknown, id)
+		case a.Full:
+			clearFull(a)
+			cleared = append(cleared, id)
+		}
+	}
+	oac.Status.CountFull()
+	return cleared, unknown
+}
+
+// raise is one limit to raise: account from its known limit to newLimit.
+type raise struct {
+	account  string
+	newLimit int64
+}
+
+// raises lists the limits to raise: every full account whose limit is known from a
+// reading after its last event and below the ceiling, raised by step but never above
+// the ceiling.
+func raises(oac *chatv1alpha1.OfficialAccountCapacity) []raise {
+	if oac.Spec.OnFull == nil || oac.Spec.OnFull.RaiseLimit == nil {
+		return nil
+	}
+	rl := oac.Spec.OnFull.RaiseLimit
+	var out []raise
+	for _, id := range oac.Pool() {
+		a := oac.Status.Account(id)
+		if a == nil || !a.Full || a.MaxSubscriberNum <= 0 || readBefore(*a, a.LastEventTime) {
+			continue
+		}
+		if next := min(a.MaxSubscriberNum+rl.Step, rl.Ceiling); next > a.MaxSubscriberNum {
+			out = append(out, raise{account: id, newLimit: next})
+		}
+	}
+	return out
+}
+
+// limitRaised records a successful raise: the account has room again.
+func limitRaised(oac *chatv1alpha1.OfficialAccountCapacity, r raise) {
+	if a := oac.Status.Account(r.account); a != nil {
+		a.MaxSubscriberNum = r.newLimit
+		clearFull(a)
+	}
+	oac.Status.CountFull()
+}
+
+func scaleOutSpec(oac *chatv1alpha1.OfficialAccountCapacity) *chatv1alpha1.ScaleOutSpec {
+	if oac.Spec.OnFull == nil {
+		return nil
+	}
+	return oac.Spec.OnFull.ScaleOut
+}
+
+// scaleOutID is the ID of the index-th account created for oac: derived from the
+// resource's UID, so that a retry, or a resource whose status was lost, asks for the
+// same ID and finds the account instead of creating another. 45 bytes at most.
+func scaleOutID(oac *chatv1alpha1.OfficialAccountCapacity, index int) string {
+	uid := strings.ReplaceAll(string(oac.UID), "-", "")
+	if _, err := hex.DecodeString(uid); err != nil || len(uid) != 32 {
+		uid = fmt.Sprintf("%032x", []byte(uid))[:32] // not a UUID (tests): still fixed
+	}
+	return fmt.Sprintf("%soac-%s-%d", chatapi.AccountIDPrefix, uid, index)
+}
+
+// nextScaleOut returns the account to create when no account has room, with its index,
+// or ok=false when scale-out is off, the pool is at maxAccounts, or a creation is
+// already under way.
+func nextScaleOut(oac *chatv1alpha1.OfficialAccountCapacity) (id string, index int, ok bool) {
+	so := scaleOutSpec(oac)
+	if so == nil || len(oac.Pool()) >= int(so.MaxAccounts) {
+		return "", 0, false
+	}
+	for _, a := range oac.Status.Accounts {
+		if a.Creating {
+			return "", 0, false
+		}
+	}
+	for i := 1; i <= maxScaleOutIndex; i++ {
+		if id := scaleOutID(oac, i); oac.Status.Account(id) == nil && !slices.Contains(oac.Spec.Accounts, id) {
+			return id, i, true
+		}
+	}
+	return "", 0, false
+}
+
+// scaleOutName is the display name of the index-th created account.
+func scaleOutName(so *chatv1alpha1.ScaleOutSpec, index int) string {
+	return fmt.Sprintf("%s %d", so.NamePrefix, index)
+}
+
+// scaleOutIndex returns the index of a scale-out ID of oac, or 0.
+func scaleOutIndex(oac *chatv1alpha1.OfficialAccountCapacity, id string) int {
+	for i := 1; i <= maxScaleOutIndex; i++ {
+		if scaleOutID(oac, i) == id {
+			return i
+		}
+	}
+	return 0
+}

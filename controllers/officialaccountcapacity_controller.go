@@ -1,0 +1,488 @@
+// Package controllers holds the reconciler of OfficialAccountCapacity: it acts on the
+// full accounts the callback receiver records (raise the limit, fail over, scale out),
+// clears them when room is back, and publishes the account new subscribers should use.
+// It runs on the leader only and makes every decision; the REST client and the
+// notifiers are libraries it calls.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	ctrlevent "sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/chatapi"
+	"github.com/oacapacity/oa-capacity-operator/internal/index"
+)
+
+// OfficialAccountCapacityReconciler reconciles OfficialAccountCapacity objects.
+type OfficialAccountCapacityReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads Secrets (whose data is never cached) and fresh objects.
+	APIReader client.Reader
+	// Events records Kubernetes Events.
+	Events events.EventRecorder
+	// Chat hands out the REST clients, one per app.
+	Chat *ChatClients
+	// Metrics counts actions; nil counts nothing.
+	Metrics *Metrics
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	secrets secretCache
+}
+
+// Rights of the reconciler; the receiver's are in webhookserver, the shared ones in main.go.
+// +kubebuilder:rbac:groups=chat.oacapacity.io,resources=officialaccountcapacities,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=chat.oacapacity.io,resources=officialaccountcapacities/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=chat.oacapacity.io,resources=officialaccountcapacities/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile fetches the resource, lets reconcile act on it, and writes status once.
+func (r *OfficialAccountCapacityReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	oac := &chatv1alpha1.OfficialAccountCapacity{}
+	if err := r.Client.Get(ctx, req.NamespacedName, oac); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !oac.DeletionTimestamp.IsZero() {
+		// Nothing to undo: the ConfigMap is garbage-collected, created accounts stay.
+		return ctrl.Result{}, nil
+	}
+	run := &reconcileRun{oac: oac, base: oac.DeepCopy(), now: r.now()}
+	defer func() {
+		if err := r.finish(ctx, run, retErr); err != nil {
+			if apierrors.IsConflict(err) {
+				// The receiver wrote status meanwhile: start again from its write.
+				result, retErr = ctrl.Result{Requeue: true}, nil
+				return
+			}
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	return r.reconcile(ctx, run)
+}
+
+// reconcileRun is the state of one reconcile.
+type reconcileRun struct {
+	oac  *chatv1alpha1.OfficialAccountCapacity
+	base *chatv1alpha1.OfficialAccountCapacity // as last stored; status patches are made against it
+	now  time.Time
+
+	notReady  *metav1.Condition // Ready=False, when something is wrong
+	events    []event           // emitted once status is stored
+	clearFull string            // clear-full annotation value applied, removed once status is stored
+}
+
+func (run *reconcileRun) setNotReady(reason, format string, args ...any) {
+	if run.notReady == nil { // the first problem is the one to fix first
+		run.notReady = &metav1.Condition{Reason: reason, Message: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (run *reconcileRun) event(eventType, reason, action, format string, args ...any) {
+	run.events = append(run.events, event{eventType, reason, action, fmt.Sprintf(format, args...)})
+}
+
+func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *reconcileRun) (ctrl.Result, error) {
+	oac := run.oac
+	syncPool(oac)
+	if oac.Spec.Suspend {
+		run.setNotReady(chatv1alpha1.SuspendedReason, "spec.suspend is true: callbacks are recorded, no action is taken")
+		return ctrl.Result{}, nil
+	}
+	if msg, err := r.conflict(ctx, oac); err != nil {
+		return ctrl.Result{}, err
+	} else if msg != "" {
+		run.setNotReady(chatv1alpha1.AccountConflictReason, "%s", msg)
+		return ctrl.Result{}, nil // the other resource's change or deletion requeues this one
+	}
+	if v := oac.Annotations[chatv1alpha1.ClearFullAnnotation]; v != "" {
+		cleared, unknown := clearByHand(oac, v)
+		for _, id := range cleared {
+			run.event(normal, chatv1alpha1.AccountRecoveredEvent, "Recover", "%s cleared by the %s annotation", id, chatv1alpha1.ClearFullAnnotation)
+			r.Metrics.action(actionRecover, nil)
+		}
+		if len(unknown) > 0 {
+			run.event(warning, chatv1alpha1.AccountRecoveredEvent, "Recover", "%s names accounts outside the pool: %s", chatv1alpha1.ClearFullAnnotation, strings.Join(unknown, ", "))
+		}
+		run.clearFull = v
+	}
+
+	api := r.restClient(ctx, run)
+	// REST failures do not stop what needs no REST call: failing over and publishing.
+	restErr := r.useREST(ctx, run, api)
+
+	active := activeAccount(oac)
+	if active == "" && api != nil && restErr == nil {
+		var err error
+		if active, err = r.scaleOut(ctx, run, api); err != nil {
+			restErr = err
+		}
+	}
+	if active != oac.Status.ActiveAccount {
+		r.Metrics.action(actionFailover, nil)
+	}
+	run.events = append(run.events, setActive(oac, active)...)
+	if err := r.publish(ctx, run); err != nil {
+		return ctrl.Result{}, errors.Join(restErr, err)
+	}
+	if restErr != nil {
+		return ctrl.Result{}, restErr
+	}
+	if api == nil {
+		return ctrl.Result{}, nil
+	}
+	if run.notReady != nil { // refused credentials: try again at the recheck, not in a loop
+		return ctrl.Result{RequeueAfter: recheckInterval(oac)}, nil
+	}
+	next := oac.Status.LastRecheckTime.Add(recheckInterval(oac)).Sub(run.now)
+	return ctrl.Result{RequeueAfter: max(next, time.Second)}, nil
+}
+
+// useREST reads the pool when a reading is due, finishes creations under way and
+// raises the limits that can be raised. It returns a failure of the REST API other
+// than refused credentials, which it marks on Ready.
+func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *reconcileRun, api ChatAPI) error {
+	oac := run.oac
+	if api == nil {
+		return nil
+	}
+	if readingDue(oac, run.now) {
+		infos, err := api.GetOfficialAccountInfo(ctx, readIDs(oac))
+		if err != nil {
+			return r.restFailed(run, "read the subscriber counts", err)
+		}
+		obs := observe(oac, infos, run.now)
+		for _, id := range obs.filled {
+			run.event(warning, chatv1alpha1.CapacityExhaustedEvent, "Recheck", "%s is at its limit of %d subscribers (found by the recheck; its callback did not arrive)", id, oac.Status.Account(id).MaxSubscriberNum)
+		}
+		for _, id := range obs.recovered {
+			a := oac.Status.Account(id)
+			run.event(normal, chatv1alpha1.AccountRecoveredEvent, "Recover", "%s has room again: %d of %d subscribers", id, a.SubscriberNum, a.MaxSubscriberNum)
+			r.Metrics.action(actionRecover, nil)
+		}
+		for _, id := range obs.adopted {
+			run.event(normal, chatv1alpha1.AccountCreatedEvent, "Adopt", "%s, created by this resource before, found again and added to the pool", id)
+		}
+		oac.Status.LastRecheckTime = &metav1.Time{Time: run.now}
+		oac.Status.LastHandledRequestedAt = oac.Annotations[chatv1alpha1.RequestedAtAnnotation]
+	}
+	for _, a := range slices.Clone(oac.Status.Accounts) {
+		if a.Creating {
+			if err := r.create(ctx, run, api, a.ID); err != nil {
+				return err
+			}
+		}
+	}
+	for _, rs := range raises(oac) {
+		from := oac.Status.Account(rs.account).MaxSubscriberNum
+		err := api.SetMaxSubscriberNum(ctx, rs.account, rs.newLimit)
+		r.Metrics.action(actionRaiseLimit, err)
+		if err != nil {
+			return r.restFailed(run, fmt.Sprintf("raise the limit of %s to %d", rs.account, rs.newLimit), err)
+		}
+		limitRaised(oac, rs)
+		r.event(oac, normal, chatv1alpha1.LimitRaisedEvent, "RaiseLimit", "raised the subscriber limit of %s from %d to %d", rs.account, from, rs.newLimit)
+	}
+	return nil
+}
+
+// scaleOut creates the next account when scale-out allows one, and returns the
+// active account afterwards. The intent is stored in status before the create call,
+// so that a crash between the call and the status write finishes that creation on
+// restart instead of creating a second account.
+func (r *OfficialAccountCapacityReconciler) scaleOut(ctx context.Context, run *reconcileRun, api ChatAPI) (string, error) {
+	oac := run.oac
+	id, _, ok := nextScaleOut(oac)
+	if !ok {
+		return "", nil
+	}
+	oac.Status.Accounts = append(oac.Status.Accounts, chatv1alpha1.AccountStatus{ID: id, Origin: chatv1alpha1.OriginScaleOut, Creating: true})
+	if err := r.patchStatus(ctx, run); err != nil {
+		return "", fmt.Errorf("record the intent to create %s: %w", id, err)
+	}
+	if err := r.create(ctx, run, api, id); err != nil {
+		return "", err
+	}
+	return activeAccount(oac), nil
+}
+
+// create makes the scale-out account id, whose intent is in status. An account that
+// already exists is adopted only when it has the configured owner.
+func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *reconcileRun, api ChatAPI, id string) error {
+	oac := run.oac
+	so := scaleOutSpec(oac)
+	if so == nil { // scale-out was turned off meanwhile: forget the intent
+		oac.Status.Accounts = slices.DeleteFunc(oac.Status.Accounts, func(a chatv1alpha1.AccountStatus) bool { return a.ID == id })
+		return nil
+	}
+	limit := cmp0(so.MaxSubscriberNum, defaultMaxSubscriberNum)
+	res, err := api.CreateOfficialAccount(ctx, chatapi.CreateAccountRequest{
+		Owner: so.OwnerAccount, Name: scaleOutName(so, scaleOutIndex(oac, id)), UserID: id, MaxSubscriberNum: limit,
+	})
+	if err == nil && res.AlreadyExisted {
+		err = r.adopt(ctx, run, api, id, so, &limit)
+	}
+	r.Metrics.action(actionCreate, err)
+	if err != nil {
+		if errors.Is(err, errForeignAccount) {
+			return nil
+		}
+		return r.restFailed(run, "create account "+id, err)
+	}
+	a := oac.Status.Account(id)
+	a.Creating, a.MaxSubscriberNum, a.ReadTime = false, limit, &metav1.Time{Time: run.now}
+	if res.Created {
+		a.SubscriberNum = 0
+		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "ScaleOut", "created %s (%q, owner %s, limit %d)", id, scaleOutName(so, scaleOutIndex(oac, id)), so.OwnerAccount, limit)
+	} else {
+		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "ScaleOut", "adopted %s, which an earlier attempt had created (owner %s)", id, so.OwnerAccount)
+	}
+	return nil
+}
+
+var errForeignAccount = errors.New("account exists with another owner")
+
+// adopt checks that the existing account id is ours (same owner) and reads it into
+// status; limit is set to its known limit.
+func (r *OfficialAccountCapacityReconciler) adopt(ctx context.Context, run *reconcileRun, api ChatAPI, id string, so *chatv1alpha1.ScaleOutSpec, limit *int64) error {
+	infos, err := api.GetOfficialAccountInfo(ctx, []string{id})
+	if err != nil {
+		return err
+	}
+	if len(infos) != 1 {
+		return fmt.Errorf("read existing account %s: %d answers for one account", id, len(infos))
+	}
+	if infos[0].Err != nil {
+		return fmt.Errorf("read existing account %s: %w", id, infos[0].Err)
+	}
+	info := infos[0]
+	if info.Owner != so.OwnerAccount {
+		run.oac.Status.Accounts = slices.DeleteFunc(run.oac.Status.Accounts, func(a chatv1alpha1.AccountStatus) bool { return a.ID == id })
+		run.setNotReady(chatv1alpha1.AccountConflictReason, "account %s already exists with owner %q, not %q: it is not adopted and no account is created", id, info.Owner, so.OwnerAccount)
+		r.event(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, "ScaleOut", "account %s already exists with owner %q, not %q; not adopted", id, info.Owner, so.OwnerAccount)
+		return errForeignAccount
+	}
+	if info.MaxSubscriberNum != nil {
+		*limit = *info.MaxSubscriberNum
+	}
+	run.oac.Status.Account(id).SubscriberNum = info.SubscriberNum
+	return nil
+}
+
+// defaultMaxSubscriberNum is the Chat backend's limit of a new account.
+const defaultMaxSubscriberNum = 100000
+
+func cmp0(v, def int64) int64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// restFailed marks a REST failure on Ready and as a Warning event. Refused
+// credentials are a configuration error (no error returned, no retry loop); anything
+// else is returned so that the work queue retries with backoff.
+func (r *OfficialAccountCapacityReconciler) restFailed(run *reconcileRun, what string, err error) error {
+	r.event(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, "ChatAPI", "cannot %s: %v", what, err)
+	if chatapi.IsAuthError(err) {
+		run.setNotReady(chatv1alpha1.InvalidCredentialsReason, "the Chat REST API refused the credentials of Secret %s: %v", run.oac.Spec.CredentialsRef.Name, err)
+		return nil
+	}
+	run.setNotReady(chatv1alpha1.ChatAPIUnavailableReason, "cannot %s: %v", what, err)
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// event emits an Event now: for actions, which happened whether or not status is
+// stored afterwards.
+func (r *OfficialAccountCapacityReconciler) event(oac *chatv1alpha1.OfficialAccountCapacity, eventType, reason, action, format string, args ...any) {
+	r.Events.Eventf(oac, nil, eventType, reason, action, format, args...)
+}
+
+// conflict returns why oac must not act: an account of its pool is also in the pool
+// of an older resource of the same app.
+func (r *OfficialAccountCapacityReconciler) conflict(ctx context.Context, oac *chatv1alpha1.OfficialAccountCapacity) (string, error) {
+	var list chatv1alpha1.OfficialAccountCapacityList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{index.App: index.AppKey(oac.Spec.SDKAppID)}); err != nil {
+		return "", fmt.Errorf("list resources of app %d: %w", oac.Spec.SDKAppID, err)
+	}
+	pool := oac.Pool()
+	for i := range list.Items {
+		other := &list.Items[i]
+		if other.UID == oac.UID || !other.DeletionTimestamp.IsZero() || !older(other, oac) {
+			continue
+		}
+		for _, id := range other.Pool() {
+			if slices.Contains(pool, id) {
+				return fmt.Sprintf("account %s is managed by %s/%s, an older resource of app %d; remove it from one of them",
+					id, other.Namespace, other.Name, oac.Spec.SDKAppID), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// older orders resources by creation, then by namespace and name.
+func older(a, b *chatv1alpha1.OfficialAccountCapacity) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+// finish sets the conditions, stores status when it changed, then emits the events of
+// the status change and removes an applied clear-full annotation.
+func (r *OfficialAccountCapacityReconciler) finish(ctx context.Context, run *reconcileRun, reconcileErr error) error {
+	oac := run.oac
+	switch {
+	case run.notReady != nil:
+		setReady(oac, metav1.ConditionFalse, run.notReady.Reason, run.notReady.Message)
+	case reconcileErr != nil:
+		setReady(oac, metav1.ConditionFalse, chatv1alpha1.ChatAPIUnavailableReason, reconcileErr.Error())
+	default:
+		setReady(oac, metav1.ConditionTrue, chatv1alpha1.ReconciledReason, "the pool is reconciled")
+	}
+	if reconcileErr == nil {
+		oac.Status.ObservedGeneration = oac.Generation
+	}
+	if err := r.patchStatus(ctx, run); err != nil {
+		return err
+	}
+	for _, e := range run.events {
+		r.event(oac, e.eventType, e.reason, e.action, "%s", e.message)
+	}
+	if run.clearFull != "" && oac.Annotations[chatv1alpha1.ClearFullAnnotation] == run.clearFull {
+		orig := oac.DeepCopy()
+		delete(oac.Annotations, chatv1alpha1.ClearFullAnnotation)
+		if err := r.Client.Patch(ctx, oac, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("remove annotation %s: %w", chatv1alpha1.ClearFullAnnotation, err)
+		}
+	}
+	return nil
+}
+
+// patchStatus stores status when it differs from run.base, with the resource version
+// as a precondition: the receiver writes the same status, and its events must never
+// be overwritten.
+func (r *OfficialAccountCapacityReconciler) patchStatus(ctx context.Context, run *reconcileRun) error {
+	if equality.Semantic.DeepEqual(run.base.Status, run.oac.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, run.oac, client.MergeFromWithOptions(run.base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patch status: %w", err)
+	}
+	run.base = run.oac.DeepCopy()
+	return nil
+}
+
+func (r *OfficialAccountCapacityReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager registers the controller with opts; zero fields get the defaults
+// below. The manager's cache must have the indexes of index.Setup and select
+// ConfigMaps as CacheByObject says.
+func (r *OfficialAccountCapacityReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	if opts.MaxConcurrentReconciles == 0 {
+		opts.MaxConcurrentReconciles = 4
+	}
+	if opts.RateLimiter == nil {
+		// Failing REST calls are retried from 1 s up to 5 min apart, per resource.
+		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&chatv1alpha1.OfficialAccountCapacity{}, builder.WithPredicates(triggers())).
+		Owns(&corev1.ConfigMap{}).
+		// Metadata only: the controller is told of a change, and reads the data itself,
+		// so no Secret data of the cluster is cached.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersOfSecret)).
+		// A resource that yields an account to an older one must hear when that one
+		// changes or goes.
+		Watches(&chatv1alpha1.OfficialAccountCapacity{}, handler.EnqueueRequestsFromMapFunc(r.sameApp),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(opts).
+		Complete(r)
+}
+
+// triggers passes the changes the controller acts on: spec, the annotations it
+// reads, and the facts the receiver records. Its own writes of conditions and
+// readings do not trigger it again.
+func triggers() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e ctrlevent.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*chatv1alpha1.OfficialAccountCapacity)
+			n, ok2 := e.ObjectNew.(*chatv1alpha1.OfficialAccountCapacity)
+			if !ok1 || !ok2 {
+				return true
+			}
+			return o.Generation != n.Generation ||
+				o.Annotations[chatv1alpha1.RequestedAtAnnotation] != n.Annotations[chatv1alpha1.RequestedAtAnnotation] ||
+				o.Annotations[chatv1alpha1.ClearFullAnnotation] != n.Annotations[chatv1alpha1.ClearFullAnnotation] ||
+				!slices.EqualFunc(o.Status.Accounts, n.Status.Accounts, sameFacts)
+		},
+	}
+}
+
+func sameFacts(a, b chatv1alpha1.AccountStatus) bool {
+	return a.ID == b.ID && a.Full == b.Full && a.LastEventTime == b.LastEventTime && a.Creating == b.Creating
+}
+
+// usersOfSecret maps a Secret to the resources of its namespace that refer to it.
+func (r *OfficialAccountCapacityReconciler) usersOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list chatv1alpha1.OfficialAccountCapacityList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index.Secret: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "list the users of a Secret", "secret", client.ObjectKeyFromObject(o))
+		return nil
+	}
+	return requests(list.Items, "")
+}
+
+// sameApp maps a resource to the other resources of its app.
+func (r *OfficialAccountCapacityReconciler) sameApp(ctx context.Context, o client.Object) []reconcile.Request {
+	oac, ok := o.(*chatv1alpha1.OfficialAccountCapacity)
+	if !ok {
+		return nil
+	}
+	var list chatv1alpha1.OfficialAccountCapacityList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{index.App: index.AppKey(oac.Spec.SDKAppID)}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "list the resources of an app", "sdkAppID", oac.Spec.SDKAppID)
+		return nil
+	}
+	return requests(list.Items, oac.UID)
+}
+
+func requests(items []chatv1alpha1.OfficialAccountCapacity, skip types.UID) []reconcile.Request {
+	out := make([]reconcile.Request, 0, len(items))
+	for i := range items {
+		if items[i].UID == skip {
+			continue
+		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&items[i])})
+	}
+	return out
+}

@@ -1,0 +1,99 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+)
+
+// secretCache keeps the REST keys of the Secrets read so far, with their resource
+// version: a Secret is read again (one GET) only when the metadata watch shows it
+// changed. The data of other Secrets of the cluster is never read.
+type secretCache struct {
+	mu      sync.Mutex
+	entries map[types.NamespacedName]cachedSecret
+}
+
+type cachedSecret struct {
+	resourceVersion string
+	data            map[string][]byte // only the keys the controller uses
+}
+
+// secretData returns the data of the Secret key; found is false when it does not exist.
+func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key types.NamespacedName) (data map[string][]byte, found bool, err error) {
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	metaErr := r.Client.Get(ctx, key, meta)
+	r.secrets.mu.Lock()
+	cached, ok := r.secrets.entries[key]
+	r.secrets.mu.Unlock()
+	if metaErr == nil && ok && cached.resourceVersion == meta.ResourceVersion {
+		return cached.data, true, nil
+	}
+	// Not seen yet, changed, or the cache cannot tell: read it from the API server.
+	var s corev1.Secret
+	if err := r.APIReader.Get(ctx, key, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("read Secret %s: %w", key, err)
+	}
+	data = map[string][]byte{}
+	for _, k := range []string{chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey} {
+		if v, ok := s.Data[k]; ok {
+			data[k] = v
+		}
+	}
+	r.secrets.mu.Lock()
+	if r.secrets.entries == nil {
+		r.secrets.entries = map[types.NamespacedName]cachedSecret{}
+	}
+	r.secrets.entries[key] = cachedSecret{resourceVersion: s.ResourceVersion, data: data}
+	r.secrets.mu.Unlock()
+	return data, true, nil
+}
+
+// restClient returns the REST client of oac, or nil when it has none; a missing
+// Secret, or credentials that the configured actions need and lack, are marked on
+// Ready. Without a client the controller still fails over and publishes.
+func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run *reconcileRun) ChatAPI {
+	oac := run.oac
+	key := types.NamespacedName{Namespace: oac.Namespace, Name: oac.Spec.CredentialsRef.Name}
+	data, found, err := r.secretData(ctx, key)
+	switch {
+	case err != nil:
+		run.setNotReady(chatv1alpha1.MissingCredentialsReason, "cannot read Secret %s: %v", key.Name, err)
+		return nil
+	case !found:
+		run.setNotReady(chatv1alpha1.MissingCredentialsReason, "Secret %s does not exist: create it with the keys %s, %s and %s",
+			key.Name, chatv1alpha1.CredentialCallbackToken, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)
+		return nil
+	}
+	creds, ok := credentialsFromSecret(oac, data)
+	if !ok {
+		if needsREST(oac) {
+			run.setNotReady(chatv1alpha1.MissingCredentialsReason, "spec.onFull needs the Chat REST API: Secret %s must hold %s and %s, and spec.chatAPI must be set",
+				key.Name, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)
+		}
+		return nil
+	}
+	api, err := r.Chat.For(creds)
+	if err != nil {
+		run.setNotReady(chatv1alpha1.InvalidCredentialsReason, "%v", err)
+		return nil
+	}
+	return api
+}
+
+// needsREST reports whether the configured actions need the Chat REST API.
+func needsREST(oac *chatv1alpha1.OfficialAccountCapacity) bool {
+	f := oac.Spec.OnFull
+	return f != nil && (f.RaiseLimit != nil || f.ScaleOut != nil)
+}

@@ -1,0 +1,309 @@
+package controllers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/controllers"
+	"github.com/oacapacity/oa-capacity-operator/internal/chatapi/chatapitest"
+	"github.com/oacapacity/oa-capacity-operator/internal/index"
+	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
+	"github.com/oacapacity/oa-capacity-operator/webhookserver"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+
+var nextAppID atomic.Int64
+
+const (
+	admin = "administrator"
+	token = "callback-token"
+	owner = "ops-admin"
+)
+
+// harness is one test's world: a namespace, a fake Chat REST server for its app, and
+// a manager (callback receiver and controller) that sees only that namespace, as the
+// operator would see the cluster.
+type harness struct {
+	t     *testing.T
+	ns    string
+	appID int64
+	key   string
+	chat  *chatapitest.Server
+
+	url        string       // the receiver's callback URL
+	reconciles atomic.Int64 // reconciles of the running manager
+	stop       func()       // stops the running manager and waits for it
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, ns: env.Namespace(t), appID: 1400100000 + nextAppID.Add(1)}
+	h.key = "secret-key-of-" + h.ns
+	h.chat = chatapitest.NewServer(t, h.appID, admin, h.key)
+	h.chat.AddAccount(chatapitest.Account{ID: "@TOA#_a", Name: "A", Owner: owner, MaxSubscriberNum: 100})
+	h.chat.AddAccount(chatapitest.Account{ID: "@TOA#_b", Name: "B", Owner: owner, MaxSubscriberNum: 100})
+	t.Cleanup(func() {
+		if m := h.chat.Malformed(); len(m) > 0 {
+			t.Errorf("malformed REST requests: %+v", m)
+		}
+	})
+	return h
+}
+
+// start runs a manager; transport, when not nil, carries its REST calls.
+func (h *harness) start(transport http.RoundTripper) {
+	t := h.t
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}, ByObject: controllers.CacheByObject()},
+		Controller:             config.Controller{SkipNameValidation: new(true)},
+		Logger:                 testr.NewWithInterface(t, testr.Options{Verbosity: 1}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := webhookserver.AddToManager(mgr, webhookserver.Options{
+		BindAddress: "127.0.0.1:0", Registerer: reg, ShutdownDelay: time.Millisecond, DrainTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := controllers.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := h.chat.ClientConfig()
+	tmpl.MaxAttempts, tmpl.BaseBackoff = 2, 10*time.Millisecond
+	if transport != nil {
+		tmpl.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	}
+	rec := &controllers.OfficialAccountCapacityReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Events:  mgr.GetEventRecorder("oa-capacity-operator"),
+		Chat:    &controllers.ChatClients{Template: tmpl, Metrics: metrics},
+		Metrics: metrics,
+		Now:     func() time.Time { h.reconciles.Add(1); return time.Now() },
+	}
+	if err := rec.SetupWithManager(mgr, controller.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	stopped := false
+	h.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("manager did not stop")
+		}
+	}
+	t.Cleanup(h.stop)
+	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer waitCancel()
+	addr := srv.Addr(waitCtx)
+	if addr == nil {
+		t.Fatal("callback server did not start")
+	}
+	h.url = "http://" + addr.String() + "/callback"
+}
+
+// secret creates the credentials Secret "chat-app" with the given data keys.
+func (h *harness) secret(data map[string]string) {
+	h.t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chat-app", Namespace: h.ns}, StringData: data}
+	if err := env.Client.Create(context.Background(), s); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// credentials are a full credentials Secret for the fake server.
+func (h *harness) credentials() map[string]string {
+	return map[string]string{
+		chatv1alpha1.CredentialCallbackToken:   token,
+		chatv1alpha1.CredentialAdminIdentifier: admin,
+		chatv1alpha1.CredentialSecretKey:       h.key,
+	}
+}
+
+// create creates the resource "pool" for accounts a and b, pointed at the fake REST
+// server; mutate changes its spec first.
+func (h *harness) create(mutate func(*chatv1alpha1.OfficialAccountCapacitySpec)) *chatv1alpha1.OfficialAccountCapacity {
+	h.t.Helper()
+	oac := &chatv1alpha1.OfficialAccountCapacity{
+		ObjectMeta: metav1.ObjectMeta{Name: "pool", Namespace: h.ns},
+		Spec: chatv1alpha1.OfficialAccountCapacitySpec{
+			SDKAppID: h.appID, Accounts: []string{"@TOA#_a", "@TOA#_b"},
+			CredentialsRef: chatv1alpha1.LocalObjectReference{Name: "chat-app"},
+			ChatAPI:        &chatv1alpha1.ChatAPISpec{Endpoint: h.chat.URL()},
+		},
+	}
+	if mutate != nil {
+		mutate(&oac.Spec)
+	}
+	if err := env.Client.Create(context.Background(), oac); err != nil {
+		h.t.Fatal(err)
+	}
+	return oac
+}
+
+// full sends a signed "account full" callback to the receiver, as the Chat backend
+// does, and requires the OK answer.
+func (h *harness) full(account string, eventTime time.Time) {
+	h.t.Helper()
+	rt := time.Now().Unix()
+	q := fmt.Sprintf("SdkAppid=%d&CallbackCommand=%s&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI&Sign=%s&RequestTime=%d",
+		h.appID, webhookserver.CommandAccountFull, webhookserver.Sign(token, rt), rt)
+	body := fmt.Sprintf(`{"CallbackCommand":%q,"Official_Account":%q,"EventTime":%d}`, webhookserver.CommandAccountFull, account, eventTime.UnixMilli())
+	resp, err := http.Post(h.url+"?"+q, "application/json", strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var a struct{ ActionStatus string }
+	if err := json.Unmarshal(raw, &a); err != nil || resp.StatusCode != http.StatusOK || a.ActionStatus != "OK" {
+		h.t.Fatalf("callback for %s: HTTP %d %s", account, resp.StatusCode, raw)
+	}
+}
+
+// get reads the resource from the API server.
+func (h *harness) get() *chatv1alpha1.OfficialAccountCapacity {
+	h.t.Helper()
+	oac := &chatv1alpha1.OfficialAccountCapacity{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "pool"}, oac); err != nil {
+		h.t.Fatal(err)
+	}
+	return oac
+}
+
+// wait polls the stored resource until check passes.
+func (h *harness) wait(timeout time.Duration, check func(*chatv1alpha1.OfficialAccountCapacity) error) *chatv1alpha1.OfficialAccountCapacity {
+	h.t.Helper()
+	var last *chatv1alpha1.OfficialAccountCapacity
+	testenv.Eventually(h.t, timeout, func() error {
+		last = h.get()
+		return check(last)
+	})
+	return last
+}
+
+// active waits until status.activeAccount is id.
+func (h *harness) active(id string) *chatv1alpha1.OfficialAccountCapacity {
+	h.t.Helper()
+	return h.wait(10*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
+		if o.Status.ActiveAccount != id {
+			return fmt.Errorf("activeAccount = %q, want %q; status %s", o.Status.ActiveAccount, id, dump(o.Status))
+		}
+		return nil
+	})
+}
+
+// condition waits until condition typ has status and reason.
+func (h *harness) condition(typ string, status metav1.ConditionStatus, reason string) *metav1.Condition {
+	h.t.Helper()
+	var c *metav1.Condition
+	h.wait(15*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
+		c = meta.FindStatusCondition(o.Status.Conditions, typ)
+		if c == nil || c.Status != status || c.Reason != reason {
+			return fmt.Errorf("%s = %+v, want %s/%s", typ, c, status, reason)
+		}
+		return nil
+	})
+	return c
+}
+
+// events returns the notes of the Events about the resource with reason.
+func (h *harness) events(reason string) []string {
+	h.t.Helper()
+	var list eventsv1.EventList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(h.ns)); err != nil {
+		h.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == "pool" && e.Reason == reason {
+			out = append(out, e.Note)
+		}
+	}
+	return out
+}
+
+// event waits for an Event with reason whose note contains want.
+func (h *harness) event(reason, want string) {
+	h.t.Helper()
+	testenv.Eventually(h.t, 10*time.Second, func() error {
+		for _, n := range h.events(reason) {
+			if strings.Contains(n, want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s event with %q; have %q", reason, want, h.events(reason))
+	})
+}
+
+// configMap returns the data of the published ConfigMap "pool-active".
+func (h *harness) configMap() (map[string]string, error) {
+	var cm corev1.ConfigMap
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "pool-active"}, &cm); err != nil {
+		return nil, err
+	}
+	return cm.Data, nil
+}
+
+func dump(v any) string {
+	var b bytes.Buffer
+	_ = json.NewEncoder(&b).Encode(v)
+	return strings.TrimSpace(b.String())
+}
+
+func accountOf(o *chatv1alpha1.OfficialAccountCapacity, id string) chatv1alpha1.AccountStatus {
+	if a := o.Status.Account(id); a != nil {
+		return *a
+	}
+	return chatv1alpha1.AccountStatus{}
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
