@@ -126,8 +126,10 @@ func run(args []string) error {
 	// and its drain.
 	shutdown := o.callbacks.ShutdownDelay + o.callbacks.DrainTimeout + 2*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         cache.Options{ByObject: controllers.CacheByObject()},
+		Scheme: scheme,
+		// managedFields are of no use to the operator and the largest part of the
+		// metadata it caches (every Secret's, for the credentials watch).
+		Cache:                         cache.Options{ByObject: controllers.CacheByObject(), DefaultTransform: cache.TransformStripManagedFields()},
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,

@@ -74,6 +74,29 @@ func readingDue(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) bool {
 	return false
 }
 
+// nextReading is when the pool should be read next: at the recheck, or sooner when a
+// full account's last event is later than its last reading (the Chat backend's clock
+// may run up to the allowed skew ahead of ours), so that its limit is known soon.
+func nextReading(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) time.Time {
+	next := now.Add(recheckInterval(oac))
+	if t := oac.Status.LastRecheckTime; t != nil {
+		next = t.Add(recheckInterval(oac))
+	}
+	for _, a := range oac.Status.Accounts {
+		if a.Full && readBefore(a, a.LastEventTime) {
+			next = minTime(next, time.UnixMilli(a.LastEventTime+1))
+		}
+	}
+	return next
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // readBefore reports whether the account's last reading is older than eventTime (Unix
 // milliseconds), or missing.
 func readBefore(a chatv1alpha1.AccountStatus, eventTime int64) bool {

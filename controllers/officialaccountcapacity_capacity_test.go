@@ -321,3 +321,17 @@ func TestReadingDue(t *testing.T) {
 		})
 	}
 }
+
+func TestNextReading(t *testing.T) {
+	oac := pool(nil, chatv1alpha1.AccountStatus{ID: "@TOA#_a", ReadTime: ts(t0)})
+	oac.Spec.RecheckInterval = &metav1.Duration{Duration: time.Minute}
+	oac.Status.LastRecheckTime = ts(t0)
+	if got := nextReading(oac, t0); !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("next reading = %v, want the recheck", got)
+	}
+	// An event stamped by a clock 20 s ahead of ours: read again just after it.
+	oac.Status.Accounts[0].Full, oac.Status.Accounts[0].LastEventTime = true, t0.Add(20*time.Second).UnixMilli()
+	if got, want := nextReading(oac, t0), t0.Add(20*time.Second+time.Millisecond); !got.Equal(want) {
+		t.Errorf("next reading = %v, want %v", got, want)
+	}
+}

@@ -157,8 +157,7 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 	if run.notReady != nil { // refused credentials: try again at the recheck, not in a loop
 		return ctrl.Result{RequeueAfter: recheckInterval(oac)}, nil
 	}
-	next := oac.Status.LastRecheckTime.Add(recheckInterval(oac)).Sub(run.now)
-	return ctrl.Result{RequeueAfter: max(next, time.Second)}, nil
+	return ctrl.Result{RequeueAfter: max(nextReading(oac, run.now).Sub(run.now), time.Second)}, nil
 }
 
 // useREST reads the pool when a reading is due, finishes creations under way and
