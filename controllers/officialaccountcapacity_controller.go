@@ -442,13 +442,29 @@ func triggers() predicate.Predicate {
 			return o.Generation != n.Generation ||
 				o.Annotations[chatv1alpha1.RequestedAtAnnotation] != n.Annotations[chatv1alpha1.RequestedAtAnnotation] ||
 				o.Annotations[chatv1alpha1.ClearFullAnnotation] != n.Annotations[chatv1alpha1.ClearFullAnnotation] ||
-				!slices.EqualFunc(o.Status.Accounts, n.Status.Accounts, sameFacts)
+				!slices.Equal(facts(o), facts(n))
 		},
 	}
 }
 
-func sameFacts(a, b chatv1alpha1.AccountStatus) bool {
-	return a.ID == b.ID && a.Full == b.Full && a.LastEventTime == b.LastEventTime && a.Creating == b.Creating
+// fact is what the receiver records of an account, or a reading found.
+type fact struct {
+	id            string
+	full          bool
+	lastEventTime int64
+}
+
+// facts are the accounts' recorded facts. Entries that record nothing (a creation under
+// way, an account with room) are left out: the controller's own writes of them must not
+// trigger it again, or a scale-out that cannot proceed would loop.
+func facts(o *chatv1alpha1.OfficialAccountCapacity) []fact {
+	var out []fact
+	for _, a := range o.Status.Accounts {
+		if a.Full || a.LastEventTime != 0 {
+			out = append(out, fact{a.ID, a.Full, a.LastEventTime})
+		}
+	}
+	return out
 }
 
 // usersOfSecret maps a Secret to the resources of its namespace that refer to it.

@@ -601,4 +601,10 @@ func TestScaleOutDoesNotAdoptAnotherOwnersAccount(t *testing.T) {
 	if a, _ := h.chat.Account(taken); a.Owner != "mallory" || a.Name != "Not ours" {
 		t.Errorf("the other account was changed: %+v", a)
 	}
+	// No loop: the next try is at the recheck interval.
+	window := time.NewTimer(3 * time.Second)
+	<-window.C // the quiet time this test is about
+	if n := h.chat.Calls(chatapi.CommandCreateOfficialAccount); n != 1 {
+		t.Errorf("%d create calls, want 1", n)
+	}
 }
