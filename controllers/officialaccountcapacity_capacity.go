@@ -40,6 +40,11 @@ func syncPool(oac *chatv1alpha1.OfficialAccountCapacity) {
 			out = append(out, a)
 		}
 	}
+	if oac.Spec.OnFull == nil || oac.Spec.OnFull.RaiseLimit == nil {
+		for i := range out {
+			out[i].RaisingTo = 0 // raiseLimit was turned off: nothing to finish
+		}
+	}
 	st.Accounts = out
 	st.CountFull()
 }
@@ -67,7 +72,7 @@ func readingDue(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) bool {
 		return true
 	}
 	for _, a := range st.Accounts {
-		if a.Creating || a.Full && readBefore(a, a.LastEventTime) {
+		if a.Creating || a.RaisingTo > 0 || a.Full && readBefore(a, a.LastEventTime) {
 			return true
 		}
 	}
@@ -83,7 +88,7 @@ func nextReading(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) time.
 		next = t.Add(recheckInterval(oac))
 	}
 	for _, a := range oac.Status.Accounts {
-		if a.Full && readBefore(a, a.LastEventTime) {
+		if a.Full && readBefore(a, a.LastEventTime) && a.LastEventTime >= now.UnixMilli() {
 			next = minTime(next, time.UnixMilli(a.LastEventTime+1))
 		}
 	}
@@ -147,7 +152,7 @@ type observation struct {
 func observe(oac *chatv1alpha1.OfficialAccountCapacity, infos []chatapi.AccountInfo, at time.Time) observation {
 	var obs observation
 	st := &oac.Status
-	stamp := metav1.NewTime(at)
+	stamp, readStamp := metav1.NewTime(at), metav1.NewMicroTime(at)
 	for _, info := range infos {
 		if info.Err != nil {
 			continue
@@ -165,7 +170,7 @@ func observe(oac *chatv1alpha1.OfficialAccountCapacity, infos []chatapi.AccountI
 			obs.adopted = append(obs.adopted, info.Account)
 		}
 		a.SubscriberNum = info.SubscriberNum
-		a.ReadTime = &stamp
+		a.ReadTime = &readStamp
 		switch {
 		case info.MaxSubscriberNum != nil:
 			a.MaxSubscriberNum = *info.MaxSubscriberNum
@@ -218,9 +223,10 @@ type raise struct {
 	newLimit int64
 }
 
-// raises lists the limits to raise: every full account whose limit is known from a
-// reading after its last event and below the ceiling, raised by step but never above
-// the ceiling.
+// raises lists the limits to raise: first those whose raise is under way (stored in
+// raisingTo, set again with the same value), then every full account whose limit is
+// known from a reading after its last event and below the ceiling, raised by step but
+// never above the ceiling.
 func raises(oac *chatv1alpha1.OfficialAccountCapacity) []raise {
 	if oac.Spec.OnFull == nil || oac.Spec.OnFull.RaiseLimit == nil {
 		return nil
@@ -228,8 +234,13 @@ func raises(oac *chatv1alpha1.OfficialAccountCapacity) []raise {
 	rl := oac.Spec.OnFull.RaiseLimit
 	var out []raise
 	for _, id := range oac.Pool() {
+		if a := oac.Status.Account(id); a != nil && a.RaisingTo > 0 {
+			out = append(out, raise{account: id, newLimit: min(a.RaisingTo, rl.Ceiling)})
+		}
+	}
+	for _, id := range oac.Pool() {
 		a := oac.Status.Account(id)
-		if a == nil || !a.Full || a.MaxSubscriberNum <= 0 || readBefore(*a, a.LastEventTime) {
+		if a == nil || !a.Full || a.RaisingTo > 0 || a.MaxSubscriberNum <= 0 || readBefore(*a, a.LastEventTime) {
 			continue
 		}
 		if next := min(a.MaxSubscriberNum+rl.Step, rl.Ceiling); next > a.MaxSubscriberNum {
@@ -239,11 +250,15 @@ func raises(oac *chatv1alpha1.OfficialAccountCapacity) []raise {
 	return out
 }
 
-// limitRaised records a successful raise: the account has room again.
+// limitRaised records a successful raise. The account has room again unless a newer
+// callback, or a reading at the new limit, says it filled up meanwhile (possible when
+// the raise was repeated after a crash).
 func limitRaised(oac *chatv1alpha1.OfficialAccountCapacity, r raise) {
 	if a := oac.Status.Account(r.account); a != nil {
-		a.MaxSubscriberNum = r.newLimit
-		clearFull(a)
+		a.MaxSubscriberNum, a.RaisingTo = r.newLimit, 0
+		if !readBefore(*a, a.LastEventTime) && a.SubscriberNum < r.newLimit {
+			clearFull(a)
+		}
 	}
 	oac.Status.CountFull()
 }

@@ -16,6 +16,8 @@ var t0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 
 func ts(t time.Time) *metav1.Time { return &metav1.Time{Time: t} }
 
+func mts(t time.Time) *metav1.MicroTime { return &metav1.MicroTime{Time: t} }
+
 func i64(v int64) *int64 { return &v }
 
 // pool is a resource with accounts a, b (spec) and the given status accounts.
@@ -183,7 +185,7 @@ func TestObserveAdoptsOwnScaleOutAccounts(t *testing.T) {
 
 func TestRaises(t *testing.T) {
 	event := t0.Add(-time.Minute).UnixMilli()
-	read := ts(t0)
+	read := mts(t0)
 	rl := &chatv1alpha1.OnFullSpec{RaiseLimit: &chatv1alpha1.RaiseLimitSpec{Step: 50, Ceiling: 180}}
 	for _, tc := range []struct {
 		name   string
@@ -197,10 +199,13 @@ func TestRaises(t *testing.T) {
 			[]raise{{"@TOA#_a", 180}}},
 		{"at the ceiling", rl, chatv1alpha1.AccountStatus{Full: true, LastEventTime: event, ReadTime: read, MaxSubscriberNum: 180}, nil},
 		{"above the ceiling", rl, chatv1alpha1.AccountStatus{Full: true, LastEventTime: event, ReadTime: read, MaxSubscriberNum: 900}, nil},
-		{"not read since the event", rl, chatv1alpha1.AccountStatus{Full: true, LastEventTime: event, ReadTime: ts(t0.Add(-time.Hour)), MaxSubscriberNum: 100}, nil},
+		{"not read since the event", rl, chatv1alpha1.AccountStatus{Full: true, LastEventTime: event, ReadTime: mts(t0.Add(-time.Hour)), MaxSubscriberNum: 100}, nil},
 		{"limit unknown", rl, chatv1alpha1.AccountStatus{Full: true, LastEventTime: event, ReadTime: read}, nil},
 		{"not full", rl, chatv1alpha1.AccountStatus{ReadTime: read, MaxSubscriberNum: 100}, nil},
 		{"not configured", nil, chatv1alpha1.AccountStatus{Full: true, LastEventTime: event, ReadTime: read, MaxSubscriberNum: 100}, nil},
+		{"a raise under way is set again, not raised further", rl,
+			chatv1alpha1.AccountStatus{Full: true, LastEventTime: event, ReadTime: read, MaxSubscriberNum: 120, RaisingTo: 150},
+			[]raise{{"@TOA#_a", 150}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.a.ID = "@TOA#_a"
@@ -214,6 +219,29 @@ func TestRaises(t *testing.T) {
 				if a := oac.Status.Account("@TOA#_a"); a.Full || a.MaxSubscriberNum != got[0].newLimit {
 					t.Errorf("after the raise: %+v", a)
 				}
+			}
+		})
+	}
+}
+
+// A raise repeated after a crash does not clear an account that filled up again.
+func TestLimitRaisedKeepsANewEpisode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a    chatv1alpha1.AccountStatus
+		full bool
+	}{
+		{"room", chatv1alpha1.AccountStatus{Full: true, LastEventTime: 1, ReadTime: mts(t0), SubscriberNum: 100, RaisingTo: 150}, false},
+		{"newer callback", chatv1alpha1.AccountStatus{Full: true, LastEventTime: t0.Add(time.Hour).UnixMilli(), ReadTime: mts(t0), SubscriberNum: 100, RaisingTo: 150}, true},
+		{"read at the new limit", chatv1alpha1.AccountStatus{Full: true, LastEventTime: 1, ReadTime: mts(t0), SubscriberNum: 150, RaisingTo: 150}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.a.ID = "@TOA#_a"
+			oac := pool(nil, tc.a)
+			limitRaised(oac, raise{"@TOA#_a", 150})
+			a := oac.Status.Account("@TOA#_a")
+			if a.Full != tc.full || a.MaxSubscriberNum != 150 || a.RaisingTo != 0 {
+				t.Errorf("after the raise: %+v, want full=%v", a, tc.full)
 			}
 		})
 	}
@@ -311,7 +339,7 @@ func TestReadingDue(t *testing.T) {
 		{"creation under way", func(o *chatv1alpha1.OfficialAccountCapacity) { o.Status.Accounts[0].Creating = true }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			oac := pool(nil, chatv1alpha1.AccountStatus{ID: "@TOA#_a", ReadTime: ts(t0)})
+			oac := pool(nil, chatv1alpha1.AccountStatus{ID: "@TOA#_a", ReadTime: mts(t0)})
 			oac.Spec.RecheckInterval = interval
 			oac.Status.LastRecheckTime = ts(t0)
 			tc.mutate(oac)
@@ -323,7 +351,7 @@ func TestReadingDue(t *testing.T) {
 }
 
 func TestNextReading(t *testing.T) {
-	oac := pool(nil, chatv1alpha1.AccountStatus{ID: "@TOA#_a", ReadTime: ts(t0)})
+	oac := pool(nil, chatv1alpha1.AccountStatus{ID: "@TOA#_a", ReadTime: mts(t0)})
 	oac.Spec.RecheckInterval = &metav1.Duration{Duration: time.Minute}
 	oac.Status.LastRecheckTime = ts(t0)
 	if got := nextReading(oac, t0); !got.Equal(t0.Add(time.Minute)) {

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -130,9 +131,11 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 		run.clearFull = v
 	}
 
-	api := r.restClient(ctx, run)
+	api, restErr := r.restClient(ctx, run)
 	// REST failures do not stop what needs no REST call: failing over and publishing.
-	restErr := r.useREST(ctx, run, api)
+	if restErr == nil {
+		restErr = r.useREST(ctx, run, api)
+	}
 
 	active := activeAccount(oac)
 	if active == "" && api != nil && restErr == nil {
@@ -173,6 +176,11 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 		if err != nil {
 			return r.restFailed(run, "read the subscriber counts", err)
 		}
+		for _, info := range infos {
+			if info.Err != nil && slices.Contains(oac.Pool(), info.Account) {
+				r.event(oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Recheck", "cannot read %s: %v", info.Account, info.Err)
+			}
+		}
 		obs := observe(oac, infos, run.now)
 		for _, id := range obs.filled {
 			run.event(warning, chatv1alpha1.CapacityExhaustedEvent, "Recheck", "%s is at its limit of %d subscribers (found by the recheck; its callback did not arrive)", id, oac.Status.Account(id).MaxSubscriberNum)
@@ -196,7 +204,16 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 		}
 	}
 	for _, rs := range raises(oac) {
-		from := oac.Status.Account(rs.account).MaxSubscriberNum
+		a := oac.Status.Account(rs.account)
+		from := a.MaxSubscriberNum
+		if a.RaisingTo != rs.newLimit {
+			// Stored before the call: a repeat after a crash or a conflicting write
+			// sets this same value, never raises again from a stale limit.
+			a.RaisingTo = rs.newLimit
+			if err := r.patchStatus(ctx, run); err != nil {
+				return fmt.Errorf("record the intent to raise the limit of %s: %w", rs.account, err)
+			}
+		}
 		err := api.SetMaxSubscriberNum(ctx, rs.account, rs.newLimit)
 		r.Metrics.action(actionRaiseLimit, err)
 		if err != nil {
@@ -252,7 +269,7 @@ func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *rec
 		return r.restFailed(run, "create account "+id, err)
 	}
 	a := oac.Status.Account(id)
-	a.Creating, a.MaxSubscriberNum, a.ReadTime = false, limit, &metav1.Time{Time: run.now}
+	a.Creating, a.MaxSubscriberNum, a.ReadTime = false, limit, &metav1.MicroTime{Time: run.now}
 	if res.Created {
 		a.SubscriberNum = 0
 		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "ScaleOut", "created %s (%q, owner %s, limit %d)", id, scaleOutName(so, scaleOutIndex(oac, id)), so.OwnerAccount, limit)
@@ -372,12 +389,32 @@ func (r *OfficialAccountCapacityReconciler) finish(ctx context.Context, run *rec
 	for _, e := range run.events {
 		r.event(oac, e.eventType, e.reason, e.action, "%s", e.message)
 	}
-	if run.clearFull != "" && oac.Annotations[chatv1alpha1.ClearFullAnnotation] == run.clearFull {
+	if run.clearFull != "" {
+		return r.removeClearFull(ctx, oac, run.clearFull)
+	}
+	return nil
+}
+
+// removeClearFull removes the applied clear-full annotation. A conflict (the receiver
+// wrote status meanwhile) is retried here against a fresh read: were the reconcile
+// requeued instead, the annotation would clear the account again, even a new episode.
+func (r *OfficialAccountCapacityReconciler) removeClearFull(ctx context.Context, oac *chatv1alpha1.OfficialAccountCapacity, applied string) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if oac.Annotations[chatv1alpha1.ClearFullAnnotation] != applied {
+			return nil // changed by the user meanwhile: a new request
+		}
 		orig := oac.DeepCopy()
 		delete(oac.Annotations, chatv1alpha1.ClearFullAnnotation)
-		if err := r.Client.Patch(ctx, oac, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return fmt.Errorf("remove annotation %s: %w", chatv1alpha1.ClearFullAnnotation, err)
+		err := r.Client.Patch(ctx, oac, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(oac), oac); gerr != nil {
+				return gerr
+			}
 		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("remove annotation %s: %w", chatv1alpha1.ClearFullAnnotation, err)
 	}
 	return nil
 }

@@ -199,30 +199,44 @@ func TestScaleOutCreatesExactlyOneAccountAndRespectsMaxAccounts(t *testing.T) {
 	}
 }
 
-// holdCreate forwards REST calls to the fake server; a create call takes effect, and
-// then its answer is held until the caller gives up: the operator dies between the
-// create call and the status write.
-type holdCreate struct {
+// holdAnswer forwards REST calls to the fake server; a call of command takes effect,
+// and then its answer is held until the caller gives up: the operator dies between
+// the call and the status write.
+type holdAnswer struct {
 	next    http.RoundTripper
-	created chan struct{}
+	command string
+	done    chan struct{} // closed when the call took effect
 }
 
-func (h *holdCreate) RoundTrip(req *http.Request) (*http.Response, error) {
+func newHoldAnswer(h *harness, command string) *holdAnswer {
+	return &holdAnswer{next: h.chat.HTTPClient().Transport, command: command, done: make(chan struct{})}
+}
+
+func (h *holdAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := h.next.RoundTrip(req)
-	if err != nil || !strings.Contains(req.URL.Path, chatapi.CommandCreateOfficialAccount) {
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/"+h.command) {
 		return resp, err
 	}
 	resp.Body.Close()
-	close(h.created)
+	close(h.done)
 	<-req.Context().Done()
 	return nil, req.Context().Err()
+}
+
+func (h *holdAnswer) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no %s call", h.command)
+	}
 }
 
 func TestScaleOutSurvivesAStopBetweenCreateAndStatusWrite(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.secret(h.credentials())
-	hold := &holdCreate{next: h.chat.HTTPClient().Transport, created: make(chan struct{})}
+	hold := newHoldAnswer(h, chatapi.CommandCreateOfficialAccount)
 	h.start(hold)
 	h.create(scaleOut(4))
 	h.active("@TOA#_a")
@@ -232,11 +246,7 @@ func TestScaleOutSurvivesAStopBetweenCreateAndStatusWrite(t *testing.T) {
 	now := time.Now()
 	h.full("@TOA#_a", now)
 	h.full("@TOA#_b", now)
-	select {
-	case <-hold.created:
-	case <-time.After(15 * time.Second):
-		t.Fatal("no create call")
-	}
+	hold.wait(t)
 	h.stop() // the manager dies with the account created and the answer not recorded
 	o := h.get()
 	var pending string
@@ -606,5 +616,38 @@ func TestScaleOutDoesNotAdoptAnotherOwnersAccount(t *testing.T) {
 	<-window.C // the quiet time this test is about
 	if n := h.chat.Calls(chatapi.CommandCreateOfficialAccount); n != 1 {
 		t.Errorf("%d create calls, want 1", n)
+	}
+}
+
+// A raise whose answer was lost is set again with the same value after a restart, not
+// raised a second time from what the subscribers grew to meanwhile.
+func TestRaiseSurvivesAStopBetweenCallAndStatusWrite(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.secret(h.credentials())
+	hold := newHoldAnswer(h, chatapi.CommandModifyOfficialAccount)
+	h.start(hold)
+	h.create(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+		s.OnFull = &chatv1alpha1.OnFullSpec{RaiseLimit: &chatv1alpha1.RaiseLimitSpec{Step: 50, Ceiling: 500}}
+	})
+	h.active("@TOA#_a")
+	h.chat.SetSubscriberNum("@TOA#_a", 100)
+	h.full("@TOA#_a", time.Now())
+	hold.wait(t)
+	h.stop()
+	if a := accountOf(h.get(), "@TOA#_a"); a.RaisingTo != 150 || !a.Full {
+		t.Fatalf("status does not hold the intent to raise: %+v", a)
+	}
+	h.chat.SetSubscriberNum("@TOA#_a", 120) // the raise took effect: subscribers grew past the old limit
+
+	h.start(nil)
+	h.wait(15*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
+		if a := accountOf(o, "@TOA#_a"); a.Full || a.RaisingTo != 0 || a.MaxSubscriberNum != 150 {
+			return fmt.Errorf("after the restart: %+v", a)
+		}
+		return nil
+	})
+	if a, _ := h.chat.Account("@TOA#_a"); a.MaxSubscriberNum != 150 {
+		t.Errorf("fake server's limit = %d, want 150 (raised once)", a.MaxSubscriberNum)
 	}
 }

@@ -62,19 +62,20 @@ func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key 
 
 // restClient returns the REST client of oac, or nil when it has none; a missing
 // Secret, or credentials that the configured actions need and lack, are marked on
-// Ready. Without a client the controller still fails over and publishes.
-func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run *reconcileRun) ChatAPI {
+// Ready. Without a client the controller still fails over and publishes. The error
+// is a failure to read the Secret that may pass (retried with backoff).
+func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run *reconcileRun) (ChatAPI, error) {
 	oac := run.oac
 	key := types.NamespacedName{Namespace: oac.Namespace, Name: oac.Spec.CredentialsRef.Name}
 	data, found, err := r.secretData(ctx, key)
 	switch {
 	case err != nil:
 		run.setNotReady(chatv1alpha1.MissingCredentialsReason, "cannot read Secret %s: %v", key.Name, err)
-		return nil
+		return nil, err
 	case !found:
 		run.setNotReady(chatv1alpha1.MissingCredentialsReason, "Secret %s does not exist: create it with the keys %s, %s and %s",
 			key.Name, chatv1alpha1.CredentialCallbackToken, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)
-		return nil
+		return nil, nil
 	}
 	creds, ok := credentialsFromSecret(oac, data)
 	if !ok {
@@ -82,14 +83,14 @@ func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run 
 			run.setNotReady(chatv1alpha1.MissingCredentialsReason, "spec.onFull needs the Chat REST API: Secret %s must hold %s and %s, and spec.chatAPI must be set",
 				key.Name, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)
 		}
-		return nil
+		return nil, nil
 	}
 	api, err := r.Chat.For(creds)
 	if err != nil {
 		run.setNotReady(chatv1alpha1.InvalidCredentialsReason, "%v", err)
-		return nil
+		return nil, nil
 	}
-	return api
+	return api, nil
 }
 
 // needsREST reports whether the configured actions need the Chat REST API.

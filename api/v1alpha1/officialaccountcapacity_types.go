@@ -288,15 +288,22 @@ type AccountStatus struct {
 	// +optional
 	SubscriberNum int64 `json:"subscriberNum,omitempty"`
 
-	// readTime is when subscriberNum was read.
+	// readTime is when subscriberNum was read, to the microsecond: it is compared with
+	// the millisecond EventTime of callbacks.
 	// +optional
-	ReadTime *metav1.Time `json:"readTime,omitempty"`
+	ReadTime *metav1.MicroTime `json:"readTime,omitempty"`
 
 	// maxSubscriberNum is the subscriber limit as the operator knows it: from the
 	// Chat REST API when it returns one, else what the operator set, else the highest
 	// subscriberNum read while the account was full. 0 means not known yet.
 	// +optional
 	MaxSubscriberNum int64 `json:"maxSubscriberNum,omitempty"`
+
+	// raisingTo is the limit the operator is setting: stored before the REST call, so
+	// that a retry after a crash or a conflicting write sets the same value instead of
+	// raising again.
+	// +optional
+	RaisingTo int64 `json:"raisingTo,omitempty"`
 
 	// creating is true from just before the operator asks the Chat REST API to create
 	// this account (scale-out) until the answer is recorded; a restart in between
