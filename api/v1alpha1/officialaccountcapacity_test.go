@@ -179,6 +179,12 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		{"onFull without chatAPI", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.ChatAPI = nil
 		}, []string{"spec.chatAPI", "chatAPI is required by onFull"}},
+		{"chat notify target without chatAPI", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.ChatAPI, s.OnFull = nil, nil
+		}, []string{"spec.chatAPI", "chatAPI is required by notify targets of type chat"}},
+		{"dingtalk without secretRef", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.Notify[0].Type, s.Notify[0].SecretRef = chatv1alpha1.NotifyDingTalk, nil
+		}, []string{"spec.notify[0].secretRef", "secretRef is required"}},
 		{"recoveryThresholdPercent over 100", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.RecoveryThresholdPercent = 101
 		}, []string{"spec.recoveryThresholdPercent", "less than or equal to 100"}},
@@ -221,7 +227,12 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 			s.Accounts = []string{"@TOA#_@TOA#0001", "@TOA#_support_b"}
 		}},
 		{"onFull empty without chatAPI", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
-			s.ChatAPI, s.OnFull = nil, &chatv1alpha1.OnFullSpec{}
+			s.ChatAPI, s.OnFull, s.Notify = nil, &chatv1alpha1.OnFullSpec{}, s.Notify[:1]
+		}},
+		{"dingtalk and feishu targets", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			ref := &chatv1alpha1.LocalObjectReference{Name: "robots"}
+			s.Notify = append(s.Notify, chatv1alpha1.NotifyTarget{Name: "ding", Type: chatv1alpha1.NotifyDingTalk, SecretRef: ref},
+				chatv1alpha1.NotifyTarget{Name: "lark", Type: chatv1alpha1.NotifyFeishu, SecretRef: ref})
 		}},
 		{"https endpoint", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.ChatAPI = &chatv1alpha1.ChatAPISpec{Endpoint: "https://adminapisgp.im.qcloud.com"}

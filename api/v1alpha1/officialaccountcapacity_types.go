@@ -26,7 +26,7 @@ const (
 )
 
 // NotifyType is the kind of a notification target.
-// +kubebuilder:validation:Enum=slack;wecom;webhook;chat
+// +kubebuilder:validation:Enum=slack;wecom;dingtalk;feishu;webhook;chat
 type NotifyType string
 
 const (
@@ -34,7 +34,14 @@ const (
 	NotifySlack NotifyType = "slack"
 	// NotifyWeCom posts to a WeCom group robot (URL in the Secret's "url" key).
 	NotifyWeCom NotifyType = "wecom"
-	// NotifyWebhook posts JSON to any HTTPS endpoint (URL in the Secret's "url" key).
+	// NotifyDingTalk posts to a DingTalk custom robot (URL in the Secret's "url" key,
+	// optional signing secret in "signingKey").
+	NotifyDingTalk NotifyType = "dingtalk"
+	// NotifyFeishu posts to a Feishu/Lark custom bot (URL in the Secret's "url" key,
+	// optional signing secret in "signingKey").
+	NotifyFeishu NotifyType = "feishu"
+	// NotifyWebhook posts JSON to any HTTPS endpoint (URL in the Secret's "url" key,
+	// optional HMAC key in "signingKey").
 	NotifyWebhook NotifyType = "webhook"
 	// NotifyChat sends a Chat text message to toAccounts through the Chat REST API.
 	NotifyChat NotifyType = "chat"
@@ -43,6 +50,14 @@ const (
 // ChatRegion names a Tencent Cloud Chat data centre; it selects the REST API domain.
 // +kubebuilder:validation:Enum=china;singapore;seoul;tokyo;frankfurt;mumbai;siliconvalley;jakarta
 type ChatRegion string
+
+// Keys of the Secret of a notify target (notify[].secretRef).
+const (
+	// NotifyURLKey holds the target's URL; it often carries a token, so it is a secret.
+	NotifyURLKey = "url"
+	// NotifySigningKey holds the target's signing secret (dingtalk, feishu, webhook).
+	NotifySigningKey = "signingKey"
+)
 
 // Keys of the credentials Secret named by spec.credentialsRef.
 const (
@@ -59,6 +74,7 @@ const (
 // what to do when one of them is full.
 // +kubebuilder:validation:XValidation:rule="!has(self.onFull) || !has(self.onFull.scaleOut) || self.onFull.scaleOut.maxAccounts >= size(self.accounts)",message="must not be below the number of spec.accounts",fieldPath=".onFull.scaleOut.maxAccounts",reason=FieldValueInvalid
 // +kubebuilder:validation:XValidation:rule="!has(self.onFull) || (!has(self.onFull.raiseLimit) && !has(self.onFull.scaleOut)) || has(self.chatAPI)",message="chatAPI is required by onFull.raiseLimit and onFull.scaleOut",fieldPath=".chatAPI",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.notify) || !self.notify.exists(n, n.type == 'chat') || has(self.chatAPI)",message="chatAPI is required by notify targets of type chat",fieldPath=".chatAPI",reason=FieldValueRequired
 type OfficialAccountCapacitySpec struct {
 	// sdkAppID is the SDKAppID of the Chat app. Callbacks must carry it as SdkAppid.
 	// +required
@@ -223,7 +239,7 @@ type PublishSpec struct {
 }
 
 // NotifyTarget is one place to tell about capacity changes.
-// +kubebuilder:validation:XValidation:rule="self.type == 'chat' || has(self.secretRef)",message="secretRef is required for slack, wecom and webhook",fieldPath=".secretRef",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="self.type == 'chat' || has(self.secretRef)",message="secretRef is required for slack, wecom, dingtalk, feishu and webhook",fieldPath=".secretRef",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="self.type != 'chat' || (has(self.toAccounts) && size(self.toAccounts) > 0)",message="toAccounts is required for type chat",fieldPath=".toAccounts",reason=FieldValueRequired
 type NotifyTarget struct {
 	// name identifies the target in status.notifications.
@@ -233,12 +249,13 @@ type NotifyTarget struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name"`
 
-	// type is slack, wecom, webhook or chat.
+	// type is slack, wecom, dingtalk, feishu, webhook or chat.
 	// +required
 	Type NotifyType `json:"type"`
 
-	// secretRef names a Secret whose "url" key holds the target URL (slack, wecom,
-	// webhook).
+	// secretRef names a Secret in the same namespace whose "url" key holds the target
+	// URL and whose optional "signingKey" key holds the signing secret (dingtalk,
+	// feishu, webhook). Required for every type but chat.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 
@@ -328,9 +345,88 @@ type NotificationStatus struct {
 	// +optional
 	LastSentTime *metav1.Time `json:"lastSentTime,omitempty"`
 
-	// failures counts consecutive failed attempts.
+	// failures counts consecutive failed deliveries.
 	// +optional
 	Failures int32 `json:"failures,omitempty"`
+
+	// lastError is the last delivery failure, in words, without secrets.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
+
+	// blockedConfig is set when the target refused a message for good (e.g. HTTP
+	// 404): a fingerprint of the target's spec and Secret. Nothing is sent to it until
+	// either changes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	BlockedConfig string `json:"blockedConfig,omitempty"`
+
+	// pending are the messages decided but not yet accepted by the target, oldest
+	// first. A message leaves the list only once the target accepted it.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Pending []PendingNotification `json:"pending,omitempty"`
+
+	// episodes are the open episodes this target was told of, so that it hears of
+	// their end, and of their repeats.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Episodes []NotifiedEpisode `json:"episodes,omitempty"`
+
+	// exhaustedSince is the start of the exhaustion (all accounts full) this target
+	// was told of.
+	// +optional
+	ExhaustedSince *metav1.Time `json:"exhaustedSince,omitempty"`
+}
+
+// PendingNotification is one message waiting for delivery.
+type PendingNotification struct {
+	// id is stable across retries and restarts, so that receivers can drop repeats.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	ID string `json:"id"`
+
+	// kind is full, repeat, exhausted or recovered.
+	// +required
+	// +kubebuilder:validation:Enum=full;repeat;exhausted;recovered
+	Kind string `json:"kind"`
+
+	// account is the account the message is about; empty for exhausted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=48
+	Account string `json:"account,omitempty"`
+
+	// time is when it happened.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// action is what the operator did about it, in words.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Action string `json:"action,omitempty"`
+
+	// activeAccount is the account new subscribers went to when it was decided.
+	// +optional
+	// +kubebuilder:validation:MaxLength=48
+	ActiveAccount string `json:"activeAccount,omitempty"`
+}
+
+// NotifiedEpisode is an episode (an account full since a time) a target was told of.
+type NotifiedEpisode struct {
+	// account that is full.
+	// +required
+	// +kubebuilder:validation:MaxLength=48
+	Account string `json:"account"`
+
+	// since is the start of the episode (the account's fullSince).
+	// +required
+	Since metav1.Time `json:"since"`
+
+	// repeats counts the repeats sent (notify[].repeatInterval).
+	// +optional
+	Repeats int32 `json:"repeats,omitempty"`
 }
 
 // OfficialAccountCapacityStatus is the observed state of the pool.

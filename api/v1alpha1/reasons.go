@@ -56,4 +56,8 @@ const (
 	AccountRecoveredEvent = "AccountRecovered"
 	// ChatAPIFailedEvent (Warning): a Chat REST API call failed.
 	ChatAPIFailedEvent = "ChatAPIFailed"
+	// NotificationSentEvent: a notify target accepted a message.
+	NotificationSentEvent = "NotificationSent"
+	// NotificationFailedEvent (Warning): a message could not be delivered.
+	NotificationFailedEvent = "NotificationFailed"
 )
