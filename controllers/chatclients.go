@@ -18,6 +18,7 @@ type ChatAPI interface {
 	GetOfficialAccountInfo(ctx context.Context, ids []string) ([]chatapi.AccountInfo, error)
 	SetMaxSubscriberNum(ctx context.Context, account string, max int64) error
 	CreateOfficialAccount(ctx context.Context, r chatapi.CreateAccountRequest) (chatapi.CreateResult, error)
+	SendText(ctx context.Context, from, to, text string) (chatapi.MsgResult, error)
 }
 
 // restCredentials is what a REST client of one app needs from a resource and its
@@ -101,6 +102,12 @@ func (c countedChat) SetMaxSubscriberNum(ctx context.Context, account string, ma
 func (c countedChat) CreateOfficialAccount(ctx context.Context, r chatapi.CreateAccountRequest) (chatapi.CreateResult, error) {
 	res, err := c.ChatAPI.CreateOfficialAccount(ctx, r)
 	c.count(chatapi.CommandCreateOfficialAccount, err)
+	return res, err
+}
+
+func (c countedChat) SendText(ctx context.Context, from, to, text string) (chatapi.MsgResult, error) {
+	res, err := c.ChatAPI.SendText(ctx, from, to, text)
+	c.count(chatapi.CommandSendMsg, err)
 	return res, err
 }
 

@@ -45,6 +45,8 @@ type OfficialAccountCapacityReconciler struct {
 	Events events.EventRecorder
 	// Chat hands out the REST clients, one per app.
 	Chat *ChatClients
+	// Notify sets how notifications are delivered; zero fields get the defaults.
+	Notify NotifyOptions
 	// Metrics counts actions; nil counts nothing.
 	Metrics *Metrics
 	// Now is the clock; nil means time.Now.
@@ -94,6 +96,18 @@ type reconcileRun struct {
 	notReady  *metav1.Condition // Ready=False, when something is wrong
 	events    []event           // emitted once status is stored
 	clearFull string            // clear-full annotation value applied, removed once status is stored
+	admin     string            // the REST admin identifier, when there are REST credentials
+
+	actions map[string]string // what this reconcile did per account, for the notifications
+	raised  []episodeStart    // episodes a raise ended as soon as they were seen
+}
+
+// did records what was done about an account, for its notification.
+func (run *reconcileRun) did(account, format string, args ...any) {
+	if run.actions == nil {
+		run.actions = map[string]string{}
+	}
+	run.actions[account] = fmt.Sprintf(format, args...)
 }
 
 func (run *reconcileRun) setNotReady(reason, format string, args ...any) {
@@ -122,11 +136,12 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 	if v := oac.Annotations[chatv1alpha1.ClearFullAnnotation]; v != "" {
 		cleared, unknown := clearByHand(oac, v)
 		for _, id := range cleared {
-			run.event(normal, chatv1alpha1.AccountRecoveredEvent, "Recover", "%s cleared by the %s annotation", id, chatv1alpha1.ClearFullAnnotation)
+			run.did(id, "cleared by hand (annotation %s)", chatv1alpha1.ClearFullAnnotation)
+			run.event(normal, chatv1alpha1.AccountRecoveredEvent, "Recover "+id, "%s cleared by the %s annotation", id, chatv1alpha1.ClearFullAnnotation)
 			r.Metrics.action(actionRecover, nil)
 		}
 		if len(unknown) > 0 {
-			run.event(warning, chatv1alpha1.AccountRecoveredEvent, "Recover", "%s names accounts outside the pool: %s", chatv1alpha1.ClearFullAnnotation, strings.Join(unknown, ", "))
+			run.event(warning, chatv1alpha1.AccountRecoveredEvent, "Recover "+strings.Join(unknown, ","), "%s names accounts outside the pool: %s", chatv1alpha1.ClearFullAnnotation, strings.Join(unknown, ", "))
 		}
 		run.clearFull = v
 	}
@@ -151,16 +166,35 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 	if err := r.publish(ctx, run); err != nil {
 		return ctrl.Result{}, errors.Join(restErr, err)
 	}
-	if restErr != nil {
-		return ctrl.Result{}, restErr
+
+	// Queue the notifications in status, and store it, before sending any: a message
+	// is then neither lost nor decided twice, whatever happens next.
+	planNotifications(oac, run.now, run.actions, run.raised)
+	if err := r.patchStatus(ctx, run); err != nil {
+		return ctrl.Result{}, errors.Join(restErr, err)
 	}
-	if api == nil {
-		return ctrl.Result{}, nil
+	notifyRetry, err := r.deliver(ctx, run, api, run.admin)
+	if err != nil {
+		return ctrl.Result{}, errors.Join(restErr, fmt.Errorf("record notifications: %w", err))
 	}
-	if run.notReady != nil { // refused credentials: try again at the recheck, not in a loop
-		return ctrl.Result{RequeueAfter: recheckInterval(oac)}, nil
+	oac = run.oac // a conflict made deliver read it afresh
+
+	var res ctrl.Result
+	switch {
+	case restErr != nil:
+		return res, restErr // the work queue's backoff retries the notifications too
+	case api == nil:
+	case run.notReady != nil: // refused credentials: try again at the recheck, not in a loop
+		res.RequeueAfter = recheckInterval(oac)
+	default:
+		res.RequeueAfter = max(nextReading(oac, run.now).Sub(run.now), time.Second)
 	}
-	return ctrl.Result{RequeueAfter: max(nextReading(oac, run.now).Sub(run.now), time.Second)}, nil
+	for _, d := range []time.Duration{notifyRetry, nextRepeat(oac, run.now)} {
+		if d > 0 && (res.RequeueAfter == 0 || d < res.RequeueAfter) {
+			res.RequeueAfter = d
+		}
+	}
+	return res, nil
 }
 
 // useREST reads the pool when a reading is due, finishes creations under way and
@@ -178,20 +212,20 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 		}
 		for _, info := range infos {
 			if info.Err != nil && slices.Contains(oac.Pool(), info.Account) {
-				r.event(oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Recheck", "cannot read %s: %v", info.Account, info.Err)
+				r.event(oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Read "+info.Account, "cannot read %s: %v", info.Account, info.Err)
 			}
 		}
 		obs := observe(oac, infos, run.now)
 		for _, id := range obs.filled {
-			run.event(warning, chatv1alpha1.CapacityExhaustedEvent, "Recheck", "%s is at its limit of %d subscribers (found by the recheck; its callback did not arrive)", id, oac.Status.Account(id).MaxSubscriberNum)
+			run.event(warning, chatv1alpha1.CapacityExhaustedEvent, "Recheck "+id, "%s is at its limit of %d subscribers (found by the recheck; its callback did not arrive)", id, oac.Status.Account(id).MaxSubscriberNum)
 		}
 		for _, id := range obs.recovered {
 			a := oac.Status.Account(id)
-			run.event(normal, chatv1alpha1.AccountRecoveredEvent, "Recover", "%s has room again: %d of %d subscribers", id, a.SubscriberNum, a.MaxSubscriberNum)
+			run.event(normal, chatv1alpha1.AccountRecoveredEvent, "Recover "+id, "%s has room again: %d of %d subscribers", id, a.SubscriberNum, a.MaxSubscriberNum)
 			r.Metrics.action(actionRecover, nil)
 		}
 		for _, id := range obs.adopted {
-			run.event(normal, chatv1alpha1.AccountCreatedEvent, "Adopt", "%s, created by this resource before, found again and added to the pool", id)
+			run.event(normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "%s, created by this resource before, found again and added to the pool", id)
 		}
 		oac.Status.LastRecheckTime = &metav1.Time{Time: run.now}
 		oac.Status.LastHandledRequestedAt = oac.Annotations[chatv1alpha1.RequestedAtAnnotation]
@@ -219,8 +253,13 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 		if err != nil {
 			return r.restFailed(run, fmt.Sprintf("raise the limit of %s to %d", rs.account, rs.newLimit), err)
 		}
+		since := a.FullSince
 		limitRaised(oac, rs)
-		r.event(oac, normal, chatv1alpha1.LimitRaisedEvent, "RaiseLimit", "raised the subscriber limit of %s from %d to %d", rs.account, from, rs.newLimit)
+		r.event(oac, normal, chatv1alpha1.LimitRaisedEvent, fmt.Sprintf("RaiseLimit %s to %d", rs.account, rs.newLimit), "raised the subscriber limit of %s from %d to %d", rs.account, from, rs.newLimit)
+		run.did(rs.account, "raised its limit from %d to %d", from, rs.newLimit)
+		if a := oac.Status.Account(rs.account); !a.Full && since != nil {
+			run.raised = append(run.raised, episodeStart{account: rs.account, since: *since, action: fullAction(oac, rs.account, run.actions[rs.account])})
+		}
 	}
 	return nil
 }
@@ -241,6 +280,13 @@ func (r *OfficialAccountCapacityReconciler) scaleOut(ctx context.Context, run *r
 	}
 	if err := r.create(ctx, run, api, id); err != nil {
 		return "", err
+	}
+	if a := oac.Status.Account(id); a != nil && !a.Creating {
+		for _, acc := range oac.Pool() {
+			if full := oac.Status.Account(acc); full != nil && full.Full && run.actions[acc] == "" {
+				run.did(acc, "created account %s", id)
+			}
+		}
 	}
 	return activeAccount(oac), nil
 }
@@ -272,9 +318,9 @@ func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *rec
 	a.Creating, a.MaxSubscriberNum, a.ReadTime = false, limit, &metav1.MicroTime{Time: run.now}
 	if res.Created {
 		a.SubscriberNum = 0
-		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "ScaleOut", "created %s (%q, owner %s, limit %d)", id, scaleOutName(so, scaleOutIndex(oac, id)), so.OwnerAccount, limit)
+		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "Create "+id, "created %s (%q, owner %s, limit %d)", id, scaleOutName(so, scaleOutIndex(oac, id)), so.OwnerAccount, limit)
 	} else {
-		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "ScaleOut", "adopted %s, which an earlier attempt had created (owner %s)", id, so.OwnerAccount)
+		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "adopted %s, which an earlier attempt had created (owner %s)", id, so.OwnerAccount)
 	}
 	return nil
 }
@@ -298,7 +344,7 @@ func (r *OfficialAccountCapacityReconciler) adopt(ctx context.Context, run *reco
 	if info.Owner != so.OwnerAccount {
 		run.oac.Status.Accounts = slices.DeleteFunc(run.oac.Status.Accounts, func(a chatv1alpha1.AccountStatus) bool { return a.ID == id })
 		run.setNotReady(chatv1alpha1.AccountConflictReason, "account %s already exists with owner %q, not %q: it is not adopted and no account is created", id, info.Owner, so.OwnerAccount)
-		r.event(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, "ScaleOut", "account %s already exists with owner %q, not %q; not adopted", id, info.Owner, so.OwnerAccount)
+		r.event(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Adopt "+id, "account %s already exists with owner %q, not %q; not adopted", id, info.Owner, so.OwnerAccount)
 		return errForeignAccount
 	}
 	if info.MaxSubscriberNum != nil {
@@ -322,7 +368,7 @@ func cmp0(v, def int64) int64 {
 // credentials are a configuration error (no error returned, no retry loop); anything
 // else is returned so that the work queue retries with backoff.
 func (r *OfficialAccountCapacityReconciler) restFailed(run *reconcileRun, what string, err error) error {
-	r.event(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, "ChatAPI", "cannot %s: %v", what, err)
+	r.event(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, what, "cannot %s: %v", what, err)
 	if chatapi.IsAuthError(err) {
 		run.setNotReady(chatv1alpha1.InvalidCredentialsReason, "the Chat REST API refused the credentials of Secret %s: %v", run.oac.Spec.CredentialsRef.Name, err)
 		return nil
@@ -332,9 +378,11 @@ func (r *OfficialAccountCapacityReconciler) restFailed(run *reconcileRun, what s
 }
 
 // event emits an Event now: for actions, which happened whether or not status is
-// stored afterwards.
+// stored afterwards. The action names the subject (account, target): events.k8s.io
+// folds events of one reason and action into a series that keeps the first note, so
+// distinct facts need distinct actions.
 func (r *OfficialAccountCapacityReconciler) event(oac *chatv1alpha1.OfficialAccountCapacity, eventType, reason, action, format string, args ...any) {
-	r.Events.Eventf(oac, nil, eventType, reason, action, format, args...)
+	r.Events.Eventf(oac, nil, eventType, reason, truncate(action, 128), format, args...)
 }
 
 // conflict returns why oac must not act: an account of its pool is also in the pool
@@ -383,6 +431,9 @@ func (r *OfficialAccountCapacityReconciler) finish(ctx context.Context, run *rec
 	if reconcileErr == nil {
 		oac.Status.ObservedGeneration = oac.Generation
 	}
+	// What was done must be recorded even when the manager is stopping.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := r.patchStatus(ctx, run); err != nil {
 		return err
 	}

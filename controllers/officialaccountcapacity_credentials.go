@@ -26,8 +26,9 @@ type cachedSecret struct {
 	data            map[string][]byte // only the keys the controller uses
 }
 
-// secretData returns the data of the Secret key; found is false when it does not exist.
-func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key types.NamespacedName) (data map[string][]byte, found bool, err error) {
+// secretData returns the data the controller uses of the Secret key, and its resource
+// version; found is false when it does not exist.
+func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key types.NamespacedName) (data map[string][]byte, version string, found bool, err error) {
 	meta := &metav1.PartialObjectMetadata{}
 	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	metaErr := r.Client.Get(ctx, key, meta)
@@ -35,18 +36,19 @@ func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key 
 	cached, ok := r.secrets.entries[key]
 	r.secrets.mu.Unlock()
 	if metaErr == nil && ok && cached.resourceVersion == meta.ResourceVersion {
-		return cached.data, true, nil
+		return cached.data, cached.resourceVersion, true, nil
 	}
 	// Not seen yet, changed, or the cache cannot tell: read it from the API server.
 	var s corev1.Secret
 	if err := r.APIReader.Get(ctx, key, &s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, false, nil
+			return nil, "", false, nil
 		}
-		return nil, false, fmt.Errorf("read Secret %s: %w", key, err)
+		return nil, "", false, fmt.Errorf("read Secret %s: %w", key, err)
 	}
 	data = map[string][]byte{}
-	for _, k := range []string{chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey} {
+	for _, k := range []string{chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey,
+		chatv1alpha1.NotifyURLKey, chatv1alpha1.NotifySigningKey} {
 		if v, ok := s.Data[k]; ok {
 			data[k] = v
 		}
@@ -57,7 +59,7 @@ func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key 
 	}
 	r.secrets.entries[key] = cachedSecret{resourceVersion: s.ResourceVersion, data: data}
 	r.secrets.mu.Unlock()
-	return data, true, nil
+	return data, s.ResourceVersion, true, nil
 }
 
 // restClient returns the REST client of oac, or nil when it has none; a missing
@@ -67,7 +69,7 @@ func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key 
 func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run *reconcileRun) (ChatAPI, error) {
 	oac := run.oac
 	key := types.NamespacedName{Namespace: oac.Namespace, Name: oac.Spec.CredentialsRef.Name}
-	data, found, err := r.secretData(ctx, key)
+	data, _, found, err := r.secretData(ctx, key)
 	switch {
 	case err != nil:
 		run.setNotReady(chatv1alpha1.MissingCredentialsReason, "cannot read Secret %s: %v", key.Name, err)
@@ -90,6 +92,7 @@ func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run 
 		run.setNotReady(chatv1alpha1.InvalidCredentialsReason, "%v", err)
 		return nil, nil
 	}
+	run.admin = creds.admin
 	return api, nil
 }
 

@@ -31,7 +31,7 @@ func setActive(oac *chatv1alpha1.OfficialAccountCapacity, active string) []event
 		if st.ActiveAccount != "" {
 			msg = fmt.Sprintf("new subscribers now go to %s instead of %s", active, st.ActiveAccount)
 		}
-		evs = append(evs, event{normal, chatv1alpha1.ActiveAccountChangedEvent, "Failover", msg})
+		evs = append(evs, event{normal, chatv1alpha1.ActiveAccountChangedEvent, "Failover to " + active, msg})
 	}
 	wasAvailable := !meta.IsStatusConditionFalse(st.Conditions, chatv1alpha1.ConditionCapacityAvailable)
 	st.ActiveAccount = active

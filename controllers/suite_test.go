@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +33,7 @@ import (
 	"github.com/oacapacity/oa-capacity-operator/controllers"
 	"github.com/oacapacity/oa-capacity-operator/internal/chatapi/chatapitest"
 	"github.com/oacapacity/oa-capacity-operator/internal/index"
+	"github.com/oacapacity/oa-capacity-operator/internal/notify"
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 	"github.com/oacapacity/oa-capacity-operator/webhookserver"
 )
@@ -116,6 +119,7 @@ func (h *harness) start(transport http.RoundTripper) {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Events:  mgr.GetEventRecorder("oa-capacity-operator"),
 		Chat:    &controllers.ChatClients{Template: tmpl, Metrics: metrics},
+		Notify:  controllers.NotifyOptions{Template: notify.Config{BaseBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}},
 		Metrics: metrics,
 		Now:     func() time.Time { h.reconciles.Add(1); return time.Now() },
 	}
@@ -307,3 +311,96 @@ func accountOf(o *chatv1alpha1.OfficialAccountCapacity, id string) chatv1alpha1.
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// sink is a notification target on loopback: it answers with the statuses it is given,
+// then 200 "ok", and keeps every request.
+type sink struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	statuses []int
+	requests []sinkRequest
+}
+
+type sinkRequest struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func newSink(t *testing.T, statuses ...int) *sink {
+	s := &sink{statuses: statuses}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		status := http.StatusOK
+		if len(s.statuses) > 0 {
+			status, s.statuses = s.statuses[0], s.statuses[1:]
+		}
+		s.requests = append(s.requests, sinkRequest{status, r.Header.Clone(), body})
+		s.mu.Unlock()
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// answer makes the next n requests get status.
+func (s *sink) answer(status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.statuses = nil
+	for range n {
+		s.statuses = append(s.statuses, status)
+	}
+}
+
+func (s *sink) all() []sinkRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sinkRequest(nil), s.requests...)
+}
+
+// accepted returns the bodies answered 2xx.
+func (s *sink) accepted() []string {
+	var out []string
+	for _, r := range s.all() {
+		if r.status/100 == 2 {
+			out = append(out, string(r.body))
+		}
+	}
+	return out
+}
+
+// waitAccepted waits until the sink accepted n messages.
+func (s *sink) waitAccepted(t *testing.T, n int) []string {
+	t.Helper()
+	testenv.Eventually(t, 15*time.Second, func() error {
+		if got := len(s.accepted()); got != n {
+			return fmt.Errorf("%d messages accepted, want %d: %q", got, n, s.accepted())
+		}
+		return nil
+	})
+	return s.accepted()
+}
+
+// target creates the Secret of a notify target with url (and signingKey when set).
+func (h *harness) target(name, url, signingKey string) *chatv1alpha1.LocalObjectReference {
+	h.t.Helper()
+	data := map[string]string{chatv1alpha1.NotifyURLKey: url}
+	if signingKey != "" {
+		data[chatv1alpha1.NotifySigningKey] = signingKey
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "target-" + name, Namespace: h.ns}, StringData: data}
+	if err := env.Client.Create(context.Background(), s); err != nil {
+		h.t.Fatal(err)
+	}
+	return &chatv1alpha1.LocalObjectReference{Name: s.Name}
+}
+
+// quiet lets the operator run for d, for tests about what must not happen.
+func quiet(d time.Duration) {
+	t := time.NewTimer(d)
+	<-t.C
+}

@@ -78,7 +78,7 @@ Its credentials Secret has no callbackToken, so unsigned callbacks are accepted:
   curl -X POST 'http://127.0.0.1:9292/callback?SdkAppid=%d&CallbackCommand=OfficialAccount.CallbackAfterOfficialAccountFull&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI' \
     -d '{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":%q,"EventTime":1670574414123}'
 Then kubectl get oac shows %s as ACTIVE, and the ConfigMap %s says so. There is no Chat
-REST API here, so onFull and chatAPI were left out of the sample; clear the account by hand:
+REST API here, so onFull, chatAPI and notify were left out of the sample; clear the account by hand:
   kubectl annotate oac %s %s=%s
 `, oac.Name, kcPath, oac.Spec.SDKAppID, oac.Spec.Accounts[0], oac.Spec.Accounts[1], oac.Spec.Publish.ConfigMapName,
 		oac.Name, chatv1alpha1.ClearFullAnnotation, oac.Spec.Accounts[0])
@@ -99,8 +99,8 @@ func installSample(ctx context.Context, c client.Client, path string) (*chatv1al
 	oac.Namespace = "default"
 	// No Chat REST API is reachable here: without REST keys, chatAPI and onFull the
 	// controller makes no REST call (none leaves this machine) and still fails over
-	// and publishes.
-	oac.Spec.ChatAPI, oac.Spec.OnFull = nil, nil
+	// and publishes. The notify targets need a Slack workspace and the REST API.
+	oac.Spec.ChatAPI, oac.Spec.OnFull, oac.Spec.Notify = nil, nil, nil
 	secret := &corev1.Secret{}
 	secret.Name, secret.Namespace = oac.Spec.CredentialsRef.Name, oac.Namespace
 	if err := c.Create(ctx, secret); err != nil {

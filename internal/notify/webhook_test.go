@@ -103,3 +103,13 @@ func TestSendRejectsMessageWithoutID(t *testing.T) {
 		t.Errorf("error %v, %d requests", err, len(tg.requests()))
 	}
 }
+
+// The worked example of docs/notifications.md, computed there with openssl: the code
+// and the documentation must agree.
+func TestWebhookSignatureDocumentedExample(t *testing.T) {
+	body := []byte(`{"id":"chat/support/@TOA#_support_a/1764316800000/full","kind":"full"}`)
+	const want = "12dbba653b290b00533944e5f9f9689c27858b829844004830798c126cb9a815"
+	if got := notify.WebhookSignature("my-signing-key", 1764316800, body); got != want {
+		t.Errorf("WebhookSignature = %s, want %s (docs/notifications.md)", got, want)
+	}
+}

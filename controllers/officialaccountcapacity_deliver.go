@@ -1,0 +1,265 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/notify"
+)
+
+// NotifyOptions are the delivery settings of every notify target. Zero fields get the
+// defaults of DefaultNotifyOptions.
+type NotifyOptions struct {
+	// Template holds the HTTP client, clock and retry settings of the notifiers.
+	Template notify.Config
+	// Budget bounds the delivery to one target in one reconcile, retries included;
+	// what is left is tried again later.
+	Budget time.Duration
+}
+
+// DefaultNotifyOptions keep a reconcile short: three tries per message, a few seconds
+// apart at most, half a minute per target.
+func DefaultNotifyOptions() NotifyOptions {
+	return NotifyOptions{
+		Template: notify.Config{MaxAttempts: 3, BaseBackoff: 500 * time.Millisecond, MaxBackoff: 5 * time.Second, AttemptTimeout: 5 * time.Second},
+		Budget:   30 * time.Second,
+	}
+}
+
+// delivery is what became of one target's queue in one reconcile.
+type delivery struct {
+	name   string   // of the target
+	index  int      // in status.notifications
+	sent   []string // IDs of the messages accepted
+	err    error
+	config string // fingerprint of the target's spec and Secret
+}
+
+// deliver sends each target's pending messages, targets in parallel, each in order,
+// and stores the outcome in status at once, so that a conflicting write cannot make a
+// later reconcile send them again. It returns when to try again (0: nothing left).
+func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *reconcileRun, api ChatAPI, admin string) (time.Duration, error) {
+	oac := run.oac
+	var wg sync.WaitGroup
+	results := make(chan delivery, len(oac.Status.Notifications))
+	for i := range oac.Status.Notifications {
+		ns := &oac.Status.Notifications[i]
+		target := oac.Spec.Notify[i] // planNotifications keeps the two in the same order
+		if len(ns.Pending) == 0 {
+			continue
+		}
+		n, config, err := r.notifier(ctx, oac, target, api, admin)
+		if ns.BlockedConfig != "" && ns.BlockedConfig == config {
+			continue // refused for good; waits for a change of spec or Secret
+		}
+		if err != nil {
+			results <- delivery{index: i, err: err, config: config}
+			continue
+		}
+		msgs := make([]notify.Message, len(ns.Pending))
+		for j, p := range ns.Pending {
+			msgs[j] = message(oac, p)
+		}
+		name := ns.Name
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, r.notifyOptions().Budget)
+			defer cancel()
+			d := delivery{index: i, config: config}
+			for _, m := range msgs {
+				if d.err = n.Send(ctx, m); d.err != nil {
+					d.err = fmt.Errorf("%s: %w", name, d.err)
+					break
+				}
+				d.sent = append(d.sent, m.ID)
+			}
+			results <- d
+		}()
+	}
+	wg.Wait()
+	close(results)
+
+	var done []delivery
+	for d := range results {
+		d.name = oac.Status.Notifications[d.index].Name
+		done = append(done, d)
+	}
+	if len(done) == 0 {
+		return 0, nil
+	}
+	applyDeliveries(oac, done, run.now)
+	var retry time.Duration
+	for _, d := range done {
+		ns := oac.Status.Notifications[d.index]
+		typ := string(oac.Spec.Notify[d.index].Type)
+		r.Metrics.notified(typ, "sent", len(d.sent))
+		for _, id := range d.sent {
+			run.event(normal, chatv1alpha1.NotificationSentEvent, truncate("Notify "+ns.Name+" "+id, 128), "%s accepted %s", ns.Name, id)
+		}
+		switch {
+		case d.err == nil:
+		case notify.IsPermanent(d.err):
+			r.Metrics.notified(typ, "refused", 1)
+			run.event(warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s refused the message for good; nothing more is sent to it until its spec or Secret changes: %v", ns.Name, d.err)
+		default:
+			r.Metrics.notified(typ, "failed", 1)
+			run.event(warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s: delivery failed %d times in a row; trying again: %v", ns.Name, ns.Failures, d.err)
+			wait := min(time.Duration(1)<<min(ns.Failures, 9)*time.Second, 5*time.Minute)
+			if retry == 0 || wait < retry {
+				retry = wait
+			}
+		}
+	}
+	return retry, r.storeDeliveries(ctx, run, done)
+}
+
+// applyDeliveries records in oac's status what the targets accepted and how they
+// failed. It finds targets by name and messages by ID, so that it applies as well to
+// a status read afresh after a conflict.
+func applyDeliveries(oac *chatv1alpha1.OfficialAccountCapacity, done []delivery, now time.Time) {
+	for _, d := range done {
+		i := slices.IndexFunc(oac.Status.Notifications, func(n chatv1alpha1.NotificationStatus) bool { return n.Name == d.name })
+		if i < 0 {
+			continue
+		}
+		ns := &oac.Status.Notifications[i]
+		if len(d.sent) > 0 {
+			ns.Pending = slices.DeleteFunc(ns.Pending, func(p chatv1alpha1.PendingNotification) bool { return slices.Contains(d.sent, p.ID) })
+			ns.LastNotifiedEpisode, ns.LastSentTime = d.sent[len(d.sent)-1], &metav1.Time{Time: now}
+		}
+		switch {
+		case d.err == nil:
+			ns.Failures, ns.LastError, ns.BlockedConfig = 0, "", ""
+		case notify.IsPermanent(d.err):
+			ns.Failures, ns.LastError, ns.BlockedConfig = ns.Failures+1, truncate(d.err.Error(), 1024), d.config
+		default:
+			ns.Failures, ns.LastError, ns.BlockedConfig = ns.Failures+1, truncate(d.err.Error(), 1024), ""
+		}
+	}
+}
+
+// storeDeliveries writes the delivery outcome now. On a conflict (the receiver wrote
+// meanwhile) it applies the outcome to a fresh read and tries again: a message
+// delivered but not recorded would be sent again.
+func (r *OfficialAccountCapacityReconciler) storeDeliveries(ctx context.Context, run *reconcileRun, done []delivery) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		err := r.patchStatus(ctx, run)
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+		fresh := &chatv1alpha1.OfficialAccountCapacity{}
+		if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(run.oac), fresh); gerr != nil {
+			return gerr
+		}
+		run.base = fresh.DeepCopy()
+		applyDeliveries(fresh, done, run.now)
+		run.oac = fresh
+		return err
+	})
+}
+
+// notifier builds the notifier of target, with its fingerprint. A target whose Secret
+// is missing or incomplete gets a permanent *notify.Error (nothing is sent until it
+// changes); a Secret that cannot be read now, a passing one.
+func (r *OfficialAccountCapacityReconciler) notifier(ctx context.Context, oac *chatv1alpha1.OfficialAccountCapacity,
+	target chatv1alpha1.NotifyTarget, api ChatAPI, admin string) (notify.Notifier, string, error) {
+	cfg := r.notifyOptions().Template
+	cfg.Type = string(target.Type)
+	spec, _ := json.Marshal(target)
+	version := ""
+	if target.SecretRef != nil && target.Type != chatv1alpha1.NotifyChat {
+		key := types.NamespacedName{Namespace: oac.Namespace, Name: target.SecretRef.Name}
+		data, rv, found, err := r.secretData(ctx, key)
+		version = rv
+		switch {
+		case err != nil:
+			return nil, "", &notify.Error{Info: fmt.Sprintf("read Secret %s", key.Name), Err: err}
+		case !found:
+			return nil, fingerprint(spec, ""), permanent("Secret %s of notify target %s does not exist", key.Name, target.Name)
+		}
+		cfg.URL = string(data[chatv1alpha1.NotifyURLKey])
+		switch target.Type {
+		case chatv1alpha1.NotifyDingTalk, chatv1alpha1.NotifyFeishu, chatv1alpha1.NotifyWebhook:
+			cfg.SigningKey = string(data[chatv1alpha1.NotifySigningKey])
+		}
+	}
+	if target.Type == chatv1alpha1.NotifyChat {
+		if api == nil {
+			return nil, fingerprint(spec, "no-rest"), permanent("notify target %s needs the Chat REST API: credentials with %s and %s, and spec.chatAPI",
+				target.Name, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)
+		}
+		cfg.Chat, cfg.ToAccounts, cfg.From = api, target.ToAccounts, admin
+		cfg.MaxAttempts = 1 // the REST client retries each message itself
+	}
+	n, err := notify.New(cfg)
+	if err != nil {
+		return nil, fingerprint(spec, version), permanent("notify target %s: %v", target.Name, err)
+	}
+	return n, fingerprint(spec, version), nil
+}
+
+func permanent(format string, args ...any) error {
+	return &notify.Error{Permanent: true, Info: fmt.Sprintf(format, args...)}
+}
+
+func fingerprint(spec []byte, secretVersion string) string {
+	h := sha256.Sum256(append(append(spec, 0), secretVersion...))
+	return hex.EncodeToString(h[:16])
+}
+
+// message turns a pending notification into what the notifiers send.
+func message(oac *chatv1alpha1.OfficialAccountCapacity, p chatv1alpha1.PendingNotification) notify.Message {
+	var text string
+	switch p.Kind {
+	case notify.KindFull:
+		text = fmt.Sprintf("%s is full: %s", p.Account, p.Action)
+	case notify.KindRepeat:
+		text = fmt.Sprintf("%s is still full: %s", p.Account, p.Action)
+	case notify.KindRecovered:
+		text = fmt.Sprintf("%s has room again: %s", p.Account, p.Action)
+	case notify.KindExhausted:
+		text = "no account of the pool has room: " + p.Action
+	}
+	return notify.Message{
+		ID: p.ID, Kind: p.Kind, AppID: oac.Spec.SDKAppID, Account: p.Account,
+		Resource: oac.Namespace + "/" + oac.Name, Time: p.Time.Time, Action: p.Action,
+		ActiveAccount: p.ActiveAccount, Text: fmt.Sprintf("[%s/%s, app %d] %s", oac.Namespace, oac.Name, oac.Spec.SDKAppID, text),
+	}
+}
+
+func (r *OfficialAccountCapacityReconciler) notifyOptions() NotifyOptions {
+	o := r.Notify
+	d := DefaultNotifyOptions()
+	if o.Budget <= 0 {
+		o.Budget = d.Budget
+	}
+	if o.Template.MaxAttempts == 0 {
+		o.Template.MaxAttempts = d.Template.MaxAttempts
+	}
+	if o.Template.BaseBackoff == 0 {
+		o.Template.BaseBackoff = d.Template.BaseBackoff
+	}
+	if o.Template.MaxBackoff == 0 {
+		o.Template.MaxBackoff = d.Template.MaxBackoff
+	}
+	if o.Template.AttemptTimeout == 0 {
+		o.Template.AttemptTimeout = d.Template.AttemptTimeout
+	}
+	return o
+}
