@@ -93,10 +93,11 @@ type reconcileRun struct {
 	base *chatv1alpha1.OfficialAccountCapacity // as last stored; status patches are made against it
 	now  time.Time
 
-	notReady  *metav1.Condition // Ready=False, when something is wrong
-	events    []event           // emitted once status is stored
-	clearFull string            // clear-full annotation value applied, removed once status is stored
-	admin     string            // the REST admin identifier, when there are REST credentials
+	notReady    *metav1.Condition // Ready=False, when something is wrong
+	events      []event           // emitted once status is stored
+	clearFull   string            // clear-full annotation value applied, removed once status is stored
+	admin       string            // the REST admin identifier, when there are REST credentials
+	credentials string            // resource version of the credentials Secret
 
 	actions map[string]string // what this reconcile did per account, for the notifications
 	raised  []episodeStart    // episodes a raise ended as soon as they were seen
@@ -163,13 +164,15 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 		r.Metrics.action(actionFailover, nil)
 	}
 	run.events = append(run.events, setActive(oac, active)...)
+	// Queue the notifications with the change that causes them: whatever fails next,
+	// finish stores them with it.
+	planNotifications(oac, run.now, run.actions, run.raised)
 	if err := r.publish(ctx, run); err != nil {
 		return ctrl.Result{}, errors.Join(restErr, err)
 	}
 
-	// Queue the notifications in status, and store it, before sending any: a message
-	// is then neither lost nor decided twice, whatever happens next.
-	planNotifications(oac, run.now, run.actions, run.raised)
+	// Store the queue before sending any message: a message is then neither lost nor
+	// decided twice, whatever happens next.
 	if err := r.patchStatus(ctx, run); err != nil {
 		return ctrl.Result{}, errors.Join(restErr, err)
 	}

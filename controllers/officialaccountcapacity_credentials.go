@@ -69,7 +69,8 @@ func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key 
 func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run *reconcileRun) (ChatAPI, error) {
 	oac := run.oac
 	key := types.NamespacedName{Namespace: oac.Namespace, Name: oac.Spec.CredentialsRef.Name}
-	data, _, found, err := r.secretData(ctx, key)
+	data, version, found, err := r.secretData(ctx, key)
+	run.credentials = version
 	switch {
 	case err != nil:
 		run.setNotReady(chatv1alpha1.MissingCredentialsReason, "cannot read Secret %s: %v", key.Name, err)

@@ -53,6 +53,19 @@ type delivery struct {
 // later reconcile send them again. It returns when to try again (0: nothing left).
 func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *reconcileRun, api ChatAPI, admin string) (time.Duration, error) {
 	oac := run.oac
+	if !slices.ContainsFunc(oac.Status.Notifications, func(n chatv1alpha1.NotificationStatus) bool { return len(n.Pending) > 0 }) {
+		return 0, nil
+	}
+	// The queue must be the stored one: from a cache that lags behind an earlier
+	// reconcile's delivery, messages already accepted would be sent again.
+	fresh := &metav1.PartialObjectMetadata{}
+	fresh.SetGroupVersionKind(chatv1alpha1.GroupVersion.WithKind("OfficialAccountCapacity"))
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(oac), fresh); err != nil {
+		return 0, fmt.Errorf("check the queue is current: %w", err)
+	}
+	if fresh.ResourceVersion != run.base.ResourceVersion {
+		return time.Second, nil // the cache catches up; the receiver's write queues a reconcile too
+	}
 	var wg sync.WaitGroup
 	results := make(chan delivery, len(oac.Status.Notifications))
 	for i := range oac.Status.Notifications {
@@ -61,8 +74,8 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 		if len(ns.Pending) == 0 {
 			continue
 		}
-		n, config, err := r.notifier(ctx, oac, target, api, admin)
-		if ns.BlockedConfig != "" && ns.BlockedConfig == config {
+		n, config, err := r.notifier(ctx, oac, target, api, admin, run.credentials)
+		if ns.BlockedConfig != "" && (ns.BlockedConfig == config || err != nil && !notify.IsPermanent(err)) {
 			continue // refused for good; waits for a change of spec or Secret
 		}
 		if err != nil {
@@ -104,20 +117,21 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 	applyDeliveries(oac, done, run.now)
 	var retry time.Duration
 	for _, d := range done {
+		// Events at once: the deliveries happened whatever becomes of this reconcile.
 		ns := oac.Status.Notifications[d.index]
 		typ := string(oac.Spec.Notify[d.index].Type)
 		r.Metrics.notified(typ, "sent", len(d.sent))
 		for _, id := range d.sent {
-			run.event(normal, chatv1alpha1.NotificationSentEvent, truncate("Notify "+ns.Name+" "+id, 128), "%s accepted %s", ns.Name, id)
+			r.event(oac, normal, chatv1alpha1.NotificationSentEvent, "Notify "+ns.Name+" "+id, "%s accepted %s", ns.Name, id)
 		}
 		switch {
 		case d.err == nil:
 		case notify.IsPermanent(d.err):
 			r.Metrics.notified(typ, "refused", 1)
-			run.event(warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s refused the message for good; nothing more is sent to it until its spec or Secret changes: %v", ns.Name, d.err)
+			r.event(oac, warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s refused the message for good; nothing more is sent to it until its spec or Secret changes: %v", ns.Name, d.err)
 		default:
 			r.Metrics.notified(typ, "failed", 1)
-			run.event(warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s: delivery failed %d times in a row; trying again: %v", ns.Name, ns.Failures, d.err)
+			r.event(oac, warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s: delivery failed %d times in a row; trying again: %v", ns.Name, ns.Failures, d.err)
 			wait := min(time.Duration(1)<<min(ns.Failures, 9)*time.Second, 5*time.Minute)
 			if retry == 0 || wait < retry {
 				retry = wait
@@ -146,8 +160,8 @@ func applyDeliveries(oac *chatv1alpha1.OfficialAccountCapacity, done []delivery,
 			ns.Failures, ns.LastError, ns.BlockedConfig = 0, "", ""
 		case notify.IsPermanent(d.err):
 			ns.Failures, ns.LastError, ns.BlockedConfig = ns.Failures+1, truncate(d.err.Error(), 1024), d.config
-		default:
-			ns.Failures, ns.LastError, ns.BlockedConfig = ns.Failures+1, truncate(d.err.Error(), 1024), ""
+		default: // a passing failure does not lift a block
+			ns.Failures, ns.LastError = ns.Failures+1, truncate(d.err.Error(), 1024)
 		}
 	}
 }
@@ -178,7 +192,7 @@ func (r *OfficialAccountCapacityReconciler) storeDeliveries(ctx context.Context,
 // is missing or incomplete gets a permanent *notify.Error (nothing is sent until it
 // changes); a Secret that cannot be read now, a passing one.
 func (r *OfficialAccountCapacityReconciler) notifier(ctx context.Context, oac *chatv1alpha1.OfficialAccountCapacity,
-	target chatv1alpha1.NotifyTarget, api ChatAPI, admin string) (notify.Notifier, string, error) {
+	target chatv1alpha1.NotifyTarget, api ChatAPI, admin, credentials string) (notify.Notifier, string, error) {
 	cfg := r.notifyOptions().Template
 	cfg.Type = string(target.Type)
 	spec, _ := json.Marshal(target)
@@ -200,6 +214,7 @@ func (r *OfficialAccountCapacityReconciler) notifier(ctx context.Context, oac *c
 		}
 	}
 	if target.Type == chatv1alpha1.NotifyChat {
+		version = credentials // a fix of the REST credentials lifts a block
 		if api == nil {
 			return nil, fingerprint(spec, "no-rest"), permanent("notify target %s needs the Chat REST API: credentials with %s and %s, and spec.chatAPI",
 				target.Name, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)

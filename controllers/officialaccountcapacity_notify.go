@@ -57,14 +57,21 @@ func planTarget(oac *chatv1alpha1.OfficialAccountCapacity, target chatv1alpha1.N
 	st := &oac.Status
 	told := func(account string, since metav1.Time) int {
 		return slices.IndexFunc(ns.Episodes, func(e chatv1alpha1.NotifiedEpisode) bool {
-			return e.Account == account && e.Since.Equal(&since)
+			return e.Account == account && sameSecond(e.Since, since)
 		})
 	}
-	// Ended episodes first: their end comes before what happened next.
+	// An episode a raise ended at once is news only to a target not told of it yet;
+	// one that was told hears its end below.
+	for _, r := range raised {
+		if told(r.account, r.since) < 0 {
+			queue(ns, pendingFor(oac, notify.KindFull, r.account, r.since, 0, r.since.Time, r.action))
+		}
+	}
+	// Ended episodes before new ones: their end came first.
 	kept := ns.Episodes[:0:0]
 	for _, e := range ns.Episodes {
 		a := st.Account(e.Account)
-		if a != nil && a.Full && a.FullSince != nil && a.FullSince.Equal(&e.Since) {
+		if a != nil && a.Full && a.FullSince != nil && sameSecond(*a.FullSince, e.Since) {
 			kept = append(kept, e)
 			continue
 		}
@@ -72,26 +79,26 @@ func planTarget(oac *chatv1alpha1.OfficialAccountCapacity, target chatv1alpha1.N
 	}
 	ns.Episodes = kept
 
-	for _, r := range raised {
-		if told(r.account, r.since) < 0 {
-			queue(ns, pendingFor(oac, notify.KindFull, r.account, r.since, 0, r.since.Time, r.action))
-		}
-	}
 	for _, id := range oac.Pool() {
 		a := st.Account(id)
 		if a == nil || !a.Full || a.FullSince == nil {
 			continue
 		}
+		every := time.Duration(0)
+		if target.RepeatInterval != nil {
+			every = target.RepeatInterval.Duration
+		}
 		i := told(id, *a.FullSince)
 		if i < 0 {
 			queue(ns, pendingFor(oac, notify.KindFull, id, *a.FullSince, 0, a.FullSince.Time, fullAction(oac, id, actions[id])))
-			ns.Episodes = append(ns.Episodes, chatv1alpha1.NotifiedEpisode{Account: id, Since: *a.FullSince})
+			// Repeats count from the episode's start, also for a target told late.
+			ns.Episodes = append(ns.Episodes, chatv1alpha1.NotifiedEpisode{Account: id, Since: secondOf(*a.FullSince), Repeats: repeatsDue(a.FullSince.Time, every, now)})
 			continue
 		}
 		e := &ns.Episodes[i]
-		if target.RepeatInterval != nil && target.RepeatInterval.Duration > 0 &&
-			!now.Before(e.Since.Add(time.Duration(e.Repeats+1)*target.RepeatInterval.Duration)) {
-			e.Repeats++
+		if n := repeatsDue(e.Since.Time, every, now); n > e.Repeats {
+			// One message however many intervals passed (the operator was down, say).
+			e.Repeats = n
 			queue(ns, pendingFor(oac, notify.KindRepeat, id, e.Since, e.Repeats, now, fullAction(oac, id, "")))
 		}
 	}
@@ -109,11 +116,25 @@ func planTarget(oac *chatv1alpha1.OfficialAccountCapacity, target chatv1alpha1.N
 	}
 }
 
+// repeatsDue is how many repeat intervals have passed since the episode began.
+func repeatsDue(since time.Time, every time.Duration, now time.Time) int32 {
+	if every <= 0 || now.Before(since) {
+		return 0
+	}
+	return int32(min(now.Sub(since)/every, 1<<30))
+}
+
+func sameSecond(a, b metav1.Time) bool { return a.Unix() == b.Unix() }
+
+// secondOf is t as status stores it.
+func secondOf(t metav1.Time) metav1.Time { return metav1.NewTime(t.Truncate(time.Second)) }
+
 // nextRepeat is how long until the next repeat of an open episode is due; 0: none.
 func nextRepeat(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) time.Duration {
 	var next time.Duration
-	for i, ns := range oac.Status.Notifications {
-		if i >= len(oac.Spec.Notify) || oac.Spec.Notify[i].RepeatInterval == nil {
+	for _, ns := range oac.Status.Notifications {
+		i := slices.IndexFunc(oac.Spec.Notify, func(t chatv1alpha1.NotifyTarget) bool { return t.Name == ns.Name })
+		if i < 0 || oac.Spec.Notify[i].RepeatInterval == nil {
 			continue
 		}
 		every := oac.Spec.Notify[i].RepeatInterval.Duration
@@ -142,9 +163,10 @@ func queue(ns *chatv1alpha1.NotificationStatus, p chatv1alpha1.PendingNotificati
 // pendingFor builds a message with a stable ID: the resource, the account, the start
 // of the episode, the kind and, for repeats, their number.
 func pendingFor(oac *chatv1alpha1.OfficialAccountCapacity, kind, account string, since metav1.Time, n int32, at time.Time, action string) chatv1alpha1.PendingNotification {
-	id := fmt.Sprintf("%s/%s/%s/%d/%s", oac.Namespace, oac.Name, account, since.UnixMilli(), kind)
+	start := secondOf(since).UnixMilli() // as status stores it: the same in every message of the episode
+	id := fmt.Sprintf("%s/%s/%s/%d/%s", oac.Namespace, oac.Name, account, start, kind)
 	if kind == notify.KindExhausted {
-		id = fmt.Sprintf("%s/%s/%d/%s", oac.Namespace, oac.Name, since.UnixMilli(), kind)
+		id = fmt.Sprintf("%s/%s/%d/%s", oac.Namespace, oac.Name, start, kind)
 	}
 	if n > 0 {
 		id += fmt.Sprintf("/%d", n)

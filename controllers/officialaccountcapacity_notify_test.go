@@ -208,3 +208,43 @@ func TestApplyDeliveriesToAFreshStatus(t *testing.T) {
 		t.Errorf("hook after a permanent failure: %+v", hook)
 	}
 }
+
+// A raise in a later reconcile ends an episode the target was told of: recovered only,
+// not its full message again.
+func TestPlanDelayedRaiseIsNotAnnouncedTwice(t *testing.T) {
+	oac := notifying(chatv1alpha1.NotifyTarget{Name: "ops", Type: chatv1alpha1.NotifySlack})
+	markFull(oac, "@TOA#_a", t0)
+	planNotifications(oac, t0, nil, nil)
+	deliverAll(oac)
+	clearFull(oac.Status.Account("@TOA#_a"))
+	planNotifications(oac, t0.Add(time.Minute), map[string]string{"@TOA#_a": "raised its limit from 100 to 150"},
+		[]episodeStart{{account: "@TOA#_a", since: *ts(t0), action: "raised its limit from 100 to 150"}})
+	ns := oac.Status.Notifications[0]
+	if got := pendingKinds(ns); !slices.Equal(got, []string{"recovered:@TOA#_a"}) || ns.Pending[0].Action != "raised its limit from 100 to 150" {
+		t.Errorf("queued %v %+v, want only recovered, saying the raise", got, ns.Pending)
+	}
+}
+
+// A target told late (added to spec, or the operator was down) gets one repeat per
+// interval from then on, not a burst to catch up.
+func TestPlanRepeatsDoNotCatchUp(t *testing.T) {
+	oac := notifying(chatv1alpha1.NotifyTarget{Name: "ops", Type: chatv1alpha1.NotifySlack, RepeatInterval: &metav1.Duration{Duration: time.Minute}})
+	markFull(oac, "@TOA#_a", t0)
+	now := t0.Add(3 * time.Hour)
+	planNotifications(oac, now, nil, nil)
+	if got := pendingKinds(oac.Status.Notifications[0]); !slices.Equal(got, []string{"full:@TOA#_a"}) {
+		t.Fatalf("queued %v, want the full message only", got)
+	}
+	deliverAll(oac)
+	for _, at := range []time.Duration{time.Second, 30 * time.Second} {
+		planNotifications(oac, now.Add(at), nil, nil)
+	}
+	if n := len(oac.Status.Notifications[0].Pending); n != 0 {
+		t.Fatalf("%d repeats queued within the first interval", n)
+	}
+	planNotifications(oac, now.Add(time.Minute), nil, nil)
+	planNotifications(oac, now.Add(time.Minute+time.Second), nil, nil)
+	if got := pendingKinds(oac.Status.Notifications[0]); !slices.Equal(got, []string{"repeat:@TOA#_a"}) {
+		t.Errorf("queued %v, want one repeat", got)
+	}
+}

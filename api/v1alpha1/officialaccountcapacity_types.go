@@ -383,9 +383,10 @@ type NotificationStatus struct {
 
 // PendingNotification is one message waiting for delivery.
 type PendingNotification struct {
-	// id is stable across retries and restarts, so that receivers can drop repeats.
+	// id is stable across retries and restarts, so that receivers can drop repeats:
+	// <namespace>/<name>/<account>/<episode start, Unix ms>/<kind>[/<repeat>].
 	// +required
-	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:MaxLength=512
 	ID string `json:"id"`
 
 	// kind is full, repeat, exhausted or recovered.
