@@ -389,20 +389,17 @@ func (r *OfficialAccountCapacityReconciler) event(oac *chatv1alpha1.OfficialAcco
 }
 
 // conflict returns why oac must not act: an account of its pool is also in the pool
-// of an older resource of the same app.
+// of an older resource of the same app. It looks up only the pool's accounts, so its
+// cost does not grow with the number of resources of the app.
 func (r *OfficialAccountCapacityReconciler) conflict(ctx context.Context, oac *chatv1alpha1.OfficialAccountCapacity) (string, error) {
-	var list chatv1alpha1.OfficialAccountCapacityList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{index.App: index.AppKey(oac.Spec.SDKAppID)}); err != nil {
-		return "", fmt.Errorf("list resources of app %d: %w", oac.Spec.SDKAppID, err)
-	}
-	pool := oac.Pool()
-	for i := range list.Items {
-		other := &list.Items[i]
-		if other.UID == oac.UID || !other.DeletionTimestamp.IsZero() || !older(other, oac) {
-			continue
+	for _, id := range oac.Pool() {
+		var list chatv1alpha1.OfficialAccountCapacityList
+		if err := r.Client.List(ctx, &list, client.MatchingFields{index.AppAccount: index.AppAccountKey(oac.Spec.SDKAppID, id)}); err != nil {
+			return "", fmt.Errorf("look up the resources of account %s: %w", id, err)
 		}
-		for _, id := range other.Pool() {
-			if slices.Contains(pool, id) {
+		for i := range list.Items {
+			other := &list.Items[i]
+			if other.UID != oac.UID && other.DeletionTimestamp.IsZero() && older(other, oac) {
 				return fmt.Sprintf("account %s is managed by %s/%s, an older resource of app %d; remove it from one of them",
 					id, other.Namespace, other.Name, oac.Spec.SDKAppID), nil
 			}
