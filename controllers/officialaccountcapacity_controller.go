@@ -160,7 +160,7 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 			restErr = err
 		}
 	}
-	if active != oac.Status.ActiveAccount {
+	if active != oac.Status.ActiveAccount && oac.Status.ActiveAccount != "" {
 		r.Metrics.action(actionFailover, nil)
 	}
 	run.events = append(run.events, setActive(oac, active)...)
@@ -176,7 +176,7 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 	if err := r.patchStatus(ctx, run); err != nil {
 		return ctrl.Result{}, errors.Join(restErr, err)
 	}
-	notifyRetry, err := r.deliver(ctx, run, api, run.admin)
+	notifyRetry, err := r.deliver(ctx, run, api)
 	if err != nil {
 		return ctrl.Result{}, errors.Join(restErr, fmt.Errorf("record notifications: %w", err))
 	}

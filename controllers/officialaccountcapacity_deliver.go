@@ -51,7 +51,7 @@ type delivery struct {
 // deliver sends each target's pending messages, targets in parallel, each in order,
 // and stores the outcome in status at once, so that a conflicting write cannot make a
 // later reconcile send them again. It returns when to try again (0: nothing left).
-func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *reconcileRun, api ChatAPI, admin string) (time.Duration, error) {
+func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *reconcileRun, api ChatAPI) (time.Duration, error) {
 	oac := run.oac
 	if !slices.ContainsFunc(oac.Status.Notifications, func(n chatv1alpha1.NotificationStatus) bool { return len(n.Pending) > 0 }) {
 		return 0, nil
@@ -74,7 +74,7 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 		if len(ns.Pending) == 0 {
 			continue
 		}
-		n, config, err := r.notifier(ctx, oac, target, api, admin, run.credentials)
+		n, config, err := r.notifier(ctx, oac, target, api, run.admin, run.credentials)
 		if ns.BlockedConfig != "" && (ns.BlockedConfig == config || err != nil && !notify.IsPermanent(err)) {
 			continue // refused for good; waits for a change of spec or Secret
 		}
