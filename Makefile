@@ -9,7 +9,7 @@ KUBECTL ?= kubectl
 # Seconds each fuzz target runs in `make test`.
 FUZZTIME ?= 5s
 # Go packages with fuzz targets, as package:FuzzName.
-FUZZ_TARGETS ?= webhookserver:FuzzParseCallback internal/chatapi:FuzzVerifyUserSig internal/chatapi:FuzzParseAnswer internal/notify:FuzzAnswer
+FUZZ_TARGETS ?= webhookserver/callback:FuzzParseCallback internal/chatapi:FuzzVerifyUserSig internal/chatapi:FuzzParseAnswer internal/notify:FuzzAnswer
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec

@@ -15,6 +15,7 @@ import (
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
 	"github.com/oacapacity/oa-capacity-operator/internal/index"
+	"github.com/oacapacity/oa-capacity-operator/webhookserver/callback"
 )
 
 // outcome is how a callback ended: the HTTP status, the answer and the metric label.
@@ -42,7 +43,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(o.status)
 	_ = json.NewEncoder(w).Encode(o.answer)
-	s.metrics.callbacks.WithLabelValues(commandLabel(command), o.result).Inc()
+	s.metrics.callbacks.WithLabelValues(callback.CommandLabel(command), o.result).Inc()
 	s.metrics.latency.WithLabelValues(o.result).Observe(time.Since(start).Seconds())
 }
 
@@ -58,7 +59,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 		}
 		return fail(http.StatusBadRequest, resultBadRequest, "body cannot be read")
 	}
-	cb, err := parseCallback(r.URL.Query(), raw, s.opts.Now().Add(s.opts.MaxClockSkew).UnixMilli())
+	cb, err := callback.Parse(r.URL.Query(), raw, s.opts.Now().Add(s.opts.MaxClockSkew).UnixMilli())
 	if err != nil {
 		return fail(http.StatusBadRequest, resultBadRequest, err.Error())
 	}
@@ -110,7 +111,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 // authenticate returns the resources the callback's Sign is good for. A resource whose
 // Secret has no callbackToken accepts unsigned callbacks; one whose Secret cannot be
 // read accepts nothing.
-func (s *Server) authenticate(ctx context.Context, cb callback, candidates []*chatv1alpha1.OfficialAccountCapacity) ([]*chatv1alpha1.OfficialAccountCapacity, outcome, bool) {
+func (s *Server) authenticate(ctx context.Context, cb callback.Callback, candidates []*chatv1alpha1.OfficialAccountCapacity) ([]*chatv1alpha1.OfficialAccountCapacity, outcome, bool) {
 	var authed []*chatv1alpha1.OfficialAccountCapacity
 	var signErr error
 	for _, oac := range candidates {
@@ -128,7 +129,7 @@ func (s *Server) authenticate(ctx context.Context, cb callback, candidates []*ch
 				s.log.Info("credentials Secret has no callbackToken: callbacks are accepted without a Sign; set the console's webhook Token to secure them",
 					"secret", key, "officialAccountCapacity", client.ObjectKeyFromObject(oac))
 			})
-		} else if err := checkSign(cb, token, s.opts.Now(), s.opts.MaxClockSkew); err != nil {
+		} else if err := callback.CheckSign(cb, token, s.opts.Now(), s.opts.MaxClockSkew); err != nil {
 			signErr = err
 			continue
 		}
@@ -145,7 +146,7 @@ func (s *Server) authenticate(ctx context.Context, cb callback, candidates []*ch
 }
 
 // record queues the event for each resource and waits for the writes.
-func (s *Server) record(ctx context.Context, cb callback, targets []*chatv1alpha1.OfficialAccountCapacity) outcome {
+func (s *Server) record(ctx context.Context, cb callback.Callback, targets []*chatv1alpha1.OfficialAccountCapacity) outcome {
 	ev := fullEvent{Account: cb.Account, EventTime: cb.EventTime}
 	// A stable order keeps the outcome of a multi-resource callback deterministic.
 	sort.Slice(targets, func(i, j int) bool {

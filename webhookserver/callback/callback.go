@@ -1,4 +1,7 @@
-package webhookserver
+// Package callback is the Chat callback protocol as the receiver reads it: the query
+// and body of a callback POST, and its Sign. Standard library only, so that its parser
+// is cheap to fuzz.
+package callback
 
 import (
 	"bytes"
@@ -29,17 +32,17 @@ var knownCommands = map[string]bool{
 	"OfficialAccount.CallbackAfterMsgWithDraw":                true,
 }
 
-// commandLabel is the metric label of a command.
-func commandLabel(cmd string) string {
+// CommandLabel is the metric label of a command.
+func CommandLabel(cmd string) string {
 	if knownCommands[cmd] {
 		return cmd
 	}
 	return "other"
 }
 
-// callback is a parsed request. Account and EventTime are set only for
+// Callback is a parsed request. Account and EventTime are set only for
 // CommandAccountFull.
-type callback struct {
+type Callback struct {
 	SDKAppID    int64
 	Command     string
 	Sign        string // empty when the request is unsigned
@@ -57,11 +60,11 @@ func badRequest(format string, args ...any) error {
 	return &requestError{msg: fmt.Sprintf(format, args...)}
 }
 
-// parseCallback checks the query and body of a callback POST as the Chat protocol
-// defines them. It does not authenticate; see checkSign. An EventTime after
+// Parse checks the query and body of a callback POST as the Chat protocol
+// defines them. It does not authenticate; see CheckSign. An EventTime after
 // notAfter (Unix ms) is refused: stored, it would make every real event look old.
-func parseCallback(query url.Values, raw []byte, notAfter int64) (callback, error) {
-	var cb callback
+func Parse(query url.Values, raw []byte, notAfter int64) (Callback, error) {
+	var cb Callback
 
 	appID, err := singleParam(query, "SdkAppid")
 	if err != nil {
@@ -170,19 +173,3 @@ func optionalParam(q url.Values, name string) (string, error) {
 // IDs Chat generates itself are not documented, so the parser is lenient: an ID that
 // no resource lists is acknowledged as unknown, not refused.
 const maxAccountBytes = 256
-
-// answer is the JSON every response carries, success or not.
-type answer struct {
-	ActionStatus string `json:"ActionStatus"`
-	ErrorInfo    string `json:"ErrorInfo"`
-	ErrorCode    int    `json:"ErrorCode"`
-}
-
-// answerOK is the acknowledgement of a recorded, duplicate or ignored callback.
-var answerOK = answer{ActionStatus: "OK", ErrorInfo: "", ErrorCode: 0}
-
-// failAnswer is a refusal. ErrorCode repeats the HTTP status so that the Chat
-// console's statistics and our logs say the same thing.
-func failAnswer(status int, info string) answer {
-	return answer{ActionStatus: "FAIL", ErrorInfo: info, ErrorCode: status}
-}

@@ -1,4 +1,4 @@
-package webhookserver
+package callback
 
 import (
 	"errors"
@@ -26,11 +26,11 @@ func mustQuery(t testing.TB, q string) url.Values {
 }
 
 func TestParseSample(t *testing.T) {
-	cb, err := parseCallback(mustQuery(t, sampleQuery+"&Sign="+docSign+"&RequestTime=1669872112"), []byte(sampleBody), testNotAfter)
+	cb, err := Parse(mustQuery(t, sampleQuery+"&Sign="+docSign+"&RequestTime=1669872112"), []byte(sampleBody), testNotAfter)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := callback{SDKAppID: 1400000001, Command: CommandAccountFull, Sign: docSign, RequestTime: 1669872112,
+	want := Callback{SDKAppID: 1400000001, Command: CommandAccountFull, Sign: docSign, RequestTime: 1669872112,
 		Account: "@TOA#_test_OA_for_penn", EventTime: 1670574414123}
 	if cb != want {
 		t.Fatalf("parsed %+v, want %+v", cb, want)
@@ -40,7 +40,7 @@ func TestParseSample(t *testing.T) {
 func TestParseOtherCommand(t *testing.T) {
 	q := "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterAddSubscriber&OptPlatform=IOS"
 	body := `{"CallbackCommand":"OfficialAccount.CallbackAfterAddSubscriber","Official_Account":"@TOA#_x","SubscribeAccountList":[{"Subscriber_Account":"u1"}],"EventTime":1}`
-	cb, err := parseCallback(mustQuery(t, q), []byte(body), testNotAfter)
+	cb, err := Parse(mustQuery(t, q), []byte(body), testNotAfter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestParseBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseCallback(mustQuery(t, tc.query), []byte(tc.body), testNotAfter)
+			_, err := Parse(mustQuery(t, tc.query), []byte(tc.body), testNotAfter)
 			var re *requestError
 			if !errors.As(err, &re) {
 				t.Fatalf("err = %v, want a requestError", err)
@@ -119,7 +119,7 @@ func FuzzParseCallback(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cb, err := parseCallback(q, []byte(body), testNotAfter)
+		cb, err := Parse(q, []byte(body), testNotAfter)
 		if err != nil {
 			var re *requestError
 			if !errors.As(err, &re) {

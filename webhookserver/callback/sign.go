@@ -1,4 +1,4 @@
-package webhookserver
+package callback
 
 import (
 	"crypto/sha256"
@@ -22,9 +22,9 @@ type signError struct{ msg string }
 
 func (e *signError) Error() string { return e.msg }
 
-// checkSign authenticates a callback with token. A stale RequestTime is refused even
+// CheckSign authenticates a callback with token. A stale RequestTime is refused even
 // with a valid Sign, which bounds how long a captured URL can be replayed.
-func checkSign(cb callback, token string, now time.Time, maxSkew time.Duration) error {
+func CheckSign(cb Callback, token string, now time.Time, maxSkew time.Duration) error {
 	if cb.Sign == "" {
 		return &signError{msg: "Sign is required"}
 	}

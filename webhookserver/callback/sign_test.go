@@ -1,4 +1,4 @@
-package webhookserver
+package callback
 
 import (
 	"errors"
@@ -43,7 +43,7 @@ func TestCheckSign(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkSign(callback{Sign: tc.sign, RequestTime: tc.rt}, tc.token, tc.now, time.Minute)
+			err := CheckSign(Callback{Sign: tc.sign, RequestTime: tc.rt}, tc.token, tc.now, time.Minute)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

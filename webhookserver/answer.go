@@ -1,0 +1,17 @@
+package webhookserver
+
+// answer is the JSON every response carries, success or not.
+type answer struct {
+	ActionStatus string `json:"ActionStatus"`
+	ErrorInfo    string `json:"ErrorInfo"`
+	ErrorCode    int    `json:"ErrorCode"`
+}
+
+// answerOK is the acknowledgement of a recorded, duplicate or ignored callback.
+var answerOK = answer{ActionStatus: "OK", ErrorInfo: "", ErrorCode: 0}
+
+// failAnswer is a refusal. ErrorCode repeats the HTTP status so that the Chat
+// console's statistics and our logs say the same thing.
+func failAnswer(status int, info string) answer {
+	return answer{ActionStatus: "FAIL", ErrorInfo: info, ErrorCode: status}
+}
