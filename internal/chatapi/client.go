@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/oacapacity/oa-capacity-operator/internal/backoff"
 )
 
 // Service and command names of the REST calls this client makes; the fake
@@ -181,7 +183,7 @@ func New(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	if c.sleep == nil {
-		c.sleep = sleepContext
+		c.sleep = backoff.Sleep
 	}
 	if c.rand == nil {
 		c.rand = rand.Uint32
@@ -288,13 +290,7 @@ func (c *Client) call(ctx context.Context, service, command string, body, out an
 // capped, with "equal jitter" (half fixed, half random) so that clients that
 // failed together do not retry together.
 func (c *Client) backoff(attempt int) time.Duration {
-	d := c.baseBackoff
-	for i := 1; i < attempt && d < c.maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, c.maxBackoff)
-	half := d / 2
-	return half + time.Duration(uint64(c.rand())*uint64(half)>>32)
+	return backoff.Delay(c.baseBackoff, c.maxBackoff, attempt, c.rand())
 }
 
 // once makes one attempt and returns the answer body of a successful call.

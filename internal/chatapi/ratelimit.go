@@ -55,18 +55,3 @@ func (l *rateLimiter) wait(ctx context.Context) error {
 	}
 	return nil
 }
-
-// sleepContext is the real sleep: it returns early with ctx's error.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

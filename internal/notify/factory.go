@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/oacapacity/oa-capacity-operator/internal/backoff"
 )
 
 // Target types, the values of Config.Type.
@@ -155,7 +157,7 @@ func New(cfg Config) (Notifier, error) {
 		d.now = time.Now
 	}
 	if d.sleep == nil {
-		d.sleep = sleepContext
+		d.sleep = backoff.Sleep
 	}
 	var hc http.Client
 	if cfg.HTTPClient != nil {

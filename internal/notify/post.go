@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oacapacity/oa-capacity-operator/internal/backoff"
 )
 
 // maxAnswerBytes bounds how much of an answer is read.
@@ -132,13 +134,7 @@ func (d *deliverer) retry(ctx context.Context, attempt func(context.Context) *Er
 // backoff is the wait after the given failed attempt: base*2^(attempt-1),
 // capped, with equal jitter (half fixed, half random).
 func (d *deliverer) backoff(attempt int) time.Duration {
-	b := d.baseBackoff
-	for i := 1; i < attempt && b < d.maxBackoff; i++ {
-		b *= 2
-	}
-	b = min(b, d.maxBackoff)
-	half := b / 2
-	return half + time.Duration(rand.Int64N(int64(b-half)+1))
+	return backoff.Delay(d.baseBackoff, d.maxBackoff, attempt, rand.Uint32())
 }
 
 // retryAfter reads a Retry-After header: delay seconds or an HTTP date.
@@ -161,21 +157,6 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// sleepContext is the real sleep: it returns early with ctx's error.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // statusOK reports a 2xx status.
