@@ -6,6 +6,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -242,7 +243,7 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 	}
 	for _, rs := range raises(oac) {
 		a := oac.Status.Account(rs.account)
-		from := a.MaxSubscriberNum
+		from, since := a.MaxSubscriberNum, a.FullSince // a is not valid past a status write
 		if a.RaisingTo != rs.newLimit {
 			// Stored before the call: a repeat after a crash or a conflicting write
 			// sets this same value, never raises again from a stale limit.
@@ -256,7 +257,6 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 		if err != nil {
 			return r.restFailed(run, fmt.Sprintf("raise the limit of %s to %d", rs.account, rs.newLimit), err)
 		}
-		since := a.FullSince
 		limitRaised(oac, rs)
 		r.event(oac, normal, chatv1alpha1.LimitRaisedEvent, fmt.Sprintf("RaiseLimit %s to %d", rs.account, rs.newLimit), "raised the subscriber limit of %s from %d to %d", rs.account, from, rs.newLimit)
 		run.did(rs.account, "raised its limit from %d to %d", from, rs.newLimit)
@@ -303,9 +303,10 @@ func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *rec
 		oac.Status.Accounts = slices.DeleteFunc(oac.Status.Accounts, func(a chatv1alpha1.AccountStatus) bool { return a.ID == id })
 		return nil
 	}
-	limit := cmp0(so.MaxSubscriberNum, defaultMaxSubscriberNum)
+	limit := cmp.Or(so.MaxSubscriberNum, defaultMaxSubscriberNum)
+	name := scaleOutName(so, scaleOutIndex(oac, id))
 	res, err := api.CreateOfficialAccount(ctx, chatapi.CreateAccountRequest{
-		Owner: so.OwnerAccount, Name: scaleOutName(so, scaleOutIndex(oac, id)), UserID: id, MaxSubscriberNum: limit,
+		Owner: so.OwnerAccount, Name: name, UserID: id, MaxSubscriberNum: limit,
 	})
 	if err == nil && res.AlreadyExisted {
 		err = r.adopt(ctx, run, api, id, so, &limit)
@@ -321,7 +322,7 @@ func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *rec
 	a.Creating, a.MaxSubscriberNum, a.ReadTime = false, limit, &metav1.MicroTime{Time: run.now}
 	if res.Created {
 		a.SubscriberNum = 0
-		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "Create "+id, "created %s (%q, owner %s, limit %d)", id, scaleOutName(so, scaleOutIndex(oac, id)), so.OwnerAccount, limit)
+		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "Create "+id, "created %s (%q, owner %s, limit %d)", id, name, so.OwnerAccount, limit)
 	} else {
 		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "adopted %s, which an earlier attempt had created (owner %s)", id, so.OwnerAccount)
 	}
@@ -359,13 +360,6 @@ func (r *OfficialAccountCapacityReconciler) adopt(ctx context.Context, run *reco
 
 // defaultMaxSubscriberNum is the Chat backend's limit of a new account.
 const defaultMaxSubscriberNum = 100000
-
-func cmp0(v, def int64) int64 {
-	if v == 0 {
-		return def
-	}
-	return v
-}
 
 // restFailed marks a REST failure on Ready and as a Warning event. Refused
 // credentials are a configuration error (no error returned, no retry loop); anything

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -259,22 +260,13 @@ func message(oac *chatv1alpha1.OfficialAccountCapacity, p chatv1alpha1.PendingNo
 }
 
 func (r *OfficialAccountCapacityReconciler) notifyOptions() NotifyOptions {
-	o := r.Notify
-	d := DefaultNotifyOptions()
+	o, d := r.Notify, DefaultNotifyOptions()
 	if o.Budget <= 0 {
 		o.Budget = d.Budget
 	}
-	if o.Template.MaxAttempts == 0 {
-		o.Template.MaxAttempts = d.Template.MaxAttempts
-	}
-	if o.Template.BaseBackoff == 0 {
-		o.Template.BaseBackoff = d.Template.BaseBackoff
-	}
-	if o.Template.MaxBackoff == 0 {
-		o.Template.MaxBackoff = d.Template.MaxBackoff
-	}
-	if o.Template.AttemptTimeout == 0 {
-		o.Template.AttemptTimeout = d.Template.AttemptTimeout
-	}
+	o.Template.MaxAttempts = cmp.Or(o.Template.MaxAttempts, d.Template.MaxAttempts)
+	o.Template.BaseBackoff = cmp.Or(o.Template.BaseBackoff, d.Template.BaseBackoff)
+	o.Template.MaxBackoff = cmp.Or(o.Template.MaxBackoff, d.Template.MaxBackoff)
+	o.Template.AttemptTimeout = cmp.Or(o.Template.AttemptTimeout, d.Template.AttemptTimeout)
 	return o
 }

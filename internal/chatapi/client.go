@@ -2,6 +2,7 @@ package chatapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -174,10 +175,10 @@ func New(cfg Config) (*Client, error) {
 		now:         cfg.Now,
 		sleep:       cfg.Sleep,
 		rand:        cfg.Rand,
-		maxAttempts: orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
-		baseBackoff: orDefault(cfg.BaseBackoff, defaultBaseBackoff),
-		maxBackoff:  orDefault(cfg.MaxBackoff, defaultMaxBackoff),
-		sigLifetime: orDefault(cfg.UserSigLifetime, DefaultUserSigLifetime),
+		maxAttempts: cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
+		baseBackoff: cmp.Or(cfg.BaseBackoff, defaultBaseBackoff),
+		maxBackoff:  cmp.Or(cfg.MaxBackoff, defaultMaxBackoff),
+		sigLifetime: cmp.Or(cfg.UserSigLifetime, DefaultUserSigLifetime),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -196,14 +197,6 @@ func New(cfg Config) (*Client, error) {
 	c.hc = &hc
 	c.limiter = newRateLimiter(rate, burst, c.now, c.sleep)
 	return c, nil
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // baseFromConfig turns Region or Endpoint into a base URL without a trailing

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,10 +149,10 @@ func New(cfg Config) (Notifier, error) {
 		secrets:        secretsOf(cfg.URL, cfg.SigningKey),
 		now:            cfg.Now,
 		sleep:          cfg.Sleep,
-		maxAttempts:    orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
-		baseBackoff:    orDefault(cfg.BaseBackoff, DefaultBaseBackoff),
-		maxBackoff:     orDefault(cfg.MaxBackoff, DefaultMaxBackoff),
-		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
+		maxAttempts:    cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
+		baseBackoff:    cmp.Or(cfg.BaseBackoff, DefaultBaseBackoff),
+		maxBackoff:     cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff),
+		attemptTimeout: cmp.Or(cfg.AttemptTimeout, DefaultAttemptTimeout),
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -166,14 +167,6 @@ func New(cfg Config) (Notifier, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	d.hc = &hc
 	return ctor.build(cfg, d), nil
-}
-
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // loopbackHosts may be reached over plain http (tests, a local relay).
