@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
-	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
 
 // One full callback: each target hears of it once, with the account, the time and the
@@ -196,7 +195,7 @@ func TestNotifyExhaustionRecoveryAndRepeats(t *testing.T) {
 		t.Fatalf("messages %q, want a full, b full, exhausted", got)
 	}
 	// Both episodes repeat after a minute.
-	got = waitAcceptedWithin(t, s, 5, 90*time.Second)
+	got = s.waitAcceptedWithin(t, 5, 90*time.Second)
 	if !strings.Contains(strings.Join(got[3:], "\n"), "@TOA#_a is still full") || !strings.Contains(strings.Join(got[3:], "\n"), "@TOA#_b is still full") {
 		t.Fatalf("repeats %q", got[3:])
 	}
@@ -211,17 +210,6 @@ func TestNotifyExhaustionRecoveryAndRepeats(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-func waitAcceptedWithin(t *testing.T, s *sink, n int, timeout time.Duration) []string {
-	t.Helper()
-	testenv.Eventually(t, timeout, func() error {
-		if got := len(s.accepted()); got != n {
-			return fmt.Errorf("%d messages accepted, want %d: %q", got, n, s.accepted())
-		}
-		return nil
-	})
-	return s.accepted()
 }
 
 func updateSecretURL(t *testing.T, h *harness, name, url string) {

@@ -373,10 +373,16 @@ func (s *sink) accepted() []string {
 	return out
 }
 
-// waitAccepted waits until the sink accepted n messages.
+// waitAccepted waits up to 15 s until the sink accepted n messages.
 func (s *sink) waitAccepted(t *testing.T, n int) []string {
 	t.Helper()
-	testenv.Eventually(t, 15*time.Second, func() error {
+	return s.waitAcceptedWithin(t, n, 15*time.Second)
+}
+
+// waitAcceptedWithin waits up to timeout until the sink accepted n messages.
+func (s *sink) waitAcceptedWithin(t *testing.T, n int, timeout time.Duration) []string {
+	t.Helper()
+	testenv.Eventually(t, timeout, func() error {
 		if got := len(s.accepted()); got != n {
 			return fmt.Errorf("%d messages accepted, want %d: %q", got, n, s.accepted())
 		}
