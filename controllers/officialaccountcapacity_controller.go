@@ -214,8 +214,9 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 		if err != nil {
 			return r.restFailed(run, "read the subscriber counts", err)
 		}
+		pool := oac.Pool()
 		for _, info := range infos {
-			if info.Err != nil && slices.Contains(oac.Pool(), info.Account) {
+			if info.Err != nil && slices.Contains(pool, info.Account) {
 				r.event(oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Read "+info.Account, "cannot read %s: %v", info.Account, info.Err)
 			}
 		}
