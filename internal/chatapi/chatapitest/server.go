@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -97,9 +98,18 @@ type hold struct {
 	once    sync.Once
 }
 
-// Server is the fake backend. Create it with NewServer.
+// TB is what the fake needs of a test: testing.TB has it, and so can a program that
+// serves the fake outside a test (make run's local mode).
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Server is the fake backend. Create it with NewServer or NewServerOn.
 type Server struct {
-	t     testing.TB
+	t     TB
 	srv   *httptest.Server
 	appID int64
 	admin string
@@ -119,9 +129,16 @@ type Server struct {
 	holds     map[string]*hold
 }
 
-// NewServer starts a fake backend for one app. Requests must be signed with
-// secretKey for adminIdentifier. It is closed when the test ends.
+// NewServer starts a fake backend for one app on a loopback port. Requests must be
+// signed with secretKey for adminIdentifier. It is closed when the test ends.
 func NewServer(t testing.TB, sdkAppID int64, adminIdentifier, secretKey string) *Server {
+	t.Helper()
+	return NewServerOn(t, nil, sdkAppID, adminIdentifier, secretKey)
+}
+
+// NewServerOn is NewServer on a listener of the caller's (nil: a loopback port), for a
+// fake at a known address. It is closed at t's cleanup.
+func NewServerOn(t TB, l net.Listener, sdkAppID int64, adminIdentifier, secretKey string) *Server {
 	t.Helper()
 	s := &Server{
 		t:        t,
@@ -134,7 +151,12 @@ func NewServer(t testing.TB, sdkAppID int64, adminIdentifier, secretKey string) 
 		faults:   map[string][]fault{},
 		holds:    map[string]*hold{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.handle))
+	if l != nil {
+		_ = s.srv.Listener.Close()
+		s.srv.Listener = l
+	}
+	s.srv.Start()
 	t.Cleanup(func() {
 		s.releaseAll() // Close waits for held requests
 		s.srv.Close()
