@@ -205,9 +205,9 @@ func recoveredAction(a *chatv1alpha1.AccountStatus, did string) string {
 	case a.Full:
 		return "a new episode began" // the account filled up again since
 	case a.MaxSubscriberNum > 0 && a.ReadTime != nil:
-		return fmt.Sprintf("it has room again: %d of %d subscribers", a.SubscriberNum, a.MaxSubscriberNum)
+		return fmt.Sprintf("a recheck read %d of %d subscribers", a.SubscriberNum, a.MaxSubscriberNum)
 	}
-	return "it has room again"
+	return "it is no longer full"
 }
 
 func truncate(s string, n int) string {
