@@ -53,7 +53,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: verify-generated verify-fmt vet envtest ## Run every test (envtest, race detector, fuzz smoke).
+test: verify-generated verify-fmt vet envtest build ## Run every test (envtest, race detector, fuzz smoke).
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
@@ -68,12 +68,13 @@ bench: benchstat ## Run the benchmarks 10 times; compare runs with bin/benchstat
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
+build: ## Build the manager, the callback tool and make run's local mode into bin/.
 	go build -o $(LOCALBIN)/manager .
+	go build -o $(LOCALBIN)/send-callback ./hack/send-callback
+	go build -o $(LOCALBIN)/localrun ./hack/localrun
 
 .PHONY: run
-run: manifests generate build ## Run the manager: against the configured cluster, else a local control plane with the CRDs and sample.
-	go build -o $(LOCALBIN)/localrun ./hack/localrun
+run: manifests generate build ## Run the manager: against the configured cluster, else a local control plane, fake Chat and sink with the sample.
 	hack/run.sh $(ARGS)
 
 ##@ Deployment

@@ -1,27 +1,36 @@
 // Command localrun gives `make run` a cluster when none is configured: it starts a
 // local control plane (the kube-apiserver and etcd that hack/envtest.sh builds),
-// installs the CRDs and the sample, writes a kubeconfig, and runs the manager against
-// it until interrupted.
+// installs the CRDs, serves a fake Chat REST API and a notification sink on loopback,
+// installs the sample pointed at them, writes a kubeconfig, prints a walkthrough, and
+// runs the manager against it until interrupted.
 //
 //	bin/localrun -- bin/manager [flags]
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/chatapi/chatapitest"
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
 
@@ -32,12 +41,32 @@ func main() {
 	}
 }
 
+// The local mode's demo: its fixed credentials are for the fake Chat only.
+const (
+	demoCallbackToken = "local-demo-token"
+	demoAdmin         = "administrator"
+	demoSinkSecret    = "demo-sink"
+)
+
 func run() error {
 	dir := flag.String("dir", ".local", "Directory for the kubeconfig of the local control plane.")
 	sample := flag.String("sample", "config/samples/chat_v1alpha1_officialaccountcapacity.yaml", "OfficialAccountCapacity to create.")
+	chatAddr := flag.String("chat-address", "127.0.0.1:9393", "Address of the fake Chat REST API.")
+	demoAddr := flag.String("demo-address", "127.0.0.1:9494", "Address of the notification sink and the subscriber-count handle.")
 	flag.Parse()
 	if flag.NArg() == 0 {
-		return errors.New("usage: localrun [--dir DIR] [--sample FILE] -- MANAGER [FLAGS]")
+		return errors.New("usage: localrun [flags] -- MANAGER [FLAGS]")
+	}
+	// Bind the fixed ports first: a second `make run` fails at once, not after a
+	// control plane has started.
+	chatL, err := net.Listen("tcp", *chatAddr)
+	if err != nil {
+		return fmt.Errorf("fake Chat REST API: %w", err)
+	}
+	demoL, err := net.Listen("tcp", *demoAddr)
+	if err != nil {
+		_ = chatL.Close()
+		return fmt.Errorf("notification sink: %w", err)
 	}
 
 	// The same control plane as the tests, with the CRDs installed; its binaries come
@@ -67,27 +96,34 @@ func run() error {
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
 
-	oac, err := installSample(context.Background(), env.Client, *sample)
+	oac, err := readSample(*sample)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, `localrun: control plane ready; the sample %q is in namespace default.
+	keys := &reporter{out: os.Stderr}
+	defer keys.close()
+	secretKey, sinkKey := randomKey(), randomKey()
+	chat := chatapitest.NewServerOn(keys, chatL, oac.Spec.SDKAppID, demoAdmin, secretKey)
+	seedChat(chat, oac)
+	sink := &http.Server{Handler: &demo{chat: chat, signingKey: sinkKey, out: os.Stdout}, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = sink.Serve(demoL) }()
+	defer func() { _ = sink.Close() }()
+
+	if err := installSample(context.Background(), env.Client, oac, chat.URL(), "http://"+*demoAddr+"/notify", secretKey, sinkKey); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, `localrun: ready. The sample %q is in namespace default; the fake Chat REST API
+is on %s, the notification sink on %s. In another terminal, in this directory:
+
   export KUBECONFIG=%s
-  kubectl get oac
-Its credentials Secret has no callbackToken, so unsigned callbacks are accepted:
-  curl -X POST 'http://127.0.0.1:9292/callback?SdkAppid=%d&CallbackCommand=OfficialAccount.CallbackAfterOfficialAccountFull&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI' \
-    -d '{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":%q,"EventTime":1670574414123}'
-Then kubectl get oac shows %s as ACTIVE, and the ConfigMap %s says so. There is no Chat
-REST API here, so onFull, chatAPI and notify were left out of the sample; clear the account by hand:
-  kubectl annotate oac %s %s=%s
-`, oac.Name, kcPath, oac.Spec.SDKAppID, oac.Spec.Accounts[0], oac.Spec.Accounts[1], oac.Spec.Publish.ConfigMapName,
-		oac.Name, chatv1alpha1.ClearFullAnnotation, oac.Spec.Accounts[0])
+%s
+The walkthrough in README.md ("See it work") shows what each step prints.
+`, oac.Name, *chatAddr, *demoAddr, kcPath, indent(walkthrough))
 
 	return runManager(kcPath, flag.Args())
 }
 
-// installSample creates the sample resource and a credentials Secret for it.
-func installSample(ctx context.Context, c client.Client, path string) (*chatv1alpha1.OfficialAccountCapacity, error) {
+func readSample(path string) (*chatv1alpha1.OfficialAccountCapacity, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read sample: %w", err)
@@ -96,20 +132,66 @@ func installSample(ctx context.Context, c client.Client, path string) (*chatv1al
 	if err := yaml.UnmarshalStrict(raw, &oac); err != nil {
 		return nil, fmt.Errorf("decode sample %s: %w", path, err)
 	}
+	if len(oac.Spec.Accounts) < 2 || oac.Spec.Publish == nil {
+		return nil, fmt.Errorf("sample %s: the walkthrough needs two accounts and spec.publish", path)
+	}
 	oac.Namespace = "default"
-	// No Chat REST API is reachable here: without REST keys, chatAPI and onFull the
-	// controller makes no REST call (none leaves this machine) and still fails over
-	// and publishes. The notify targets need a Slack workspace and the REST API.
-	oac.Spec.ChatAPI, oac.Spec.OnFull, oac.Spec.Notify = nil, nil, nil
-	secret := &corev1.Secret{}
-	secret.Name, secret.Namespace = oac.Spec.CredentialsRef.Name, oac.Namespace
-	if err := c.Create(ctx, secret); err != nil {
-		return nil, fmt.Errorf("create sample Secret: %w", err)
-	}
-	if err := c.Create(ctx, &oac); err != nil {
-		return nil, fmt.Errorf("create sample %s: %w", path, err)
-	}
 	return &oac, nil
+}
+
+// seedChat gives the fake Chat the sample's accounts: the first with room to fill,
+// the second already at the raise ceiling, so that three callbacks show a raise, a
+// failover and a scale-out.
+func seedChat(chat *chatapitest.Server, oac *chatv1alpha1.OfficialAccountCapacity) {
+	a, b := oac.Spec.Accounts[0], oac.Spec.Accounts[1]
+	chat.AddAccount(chatapitest.Account{ID: a, Name: a, Owner: demoAdmin, SubscriberNum: 60000, MaxSubscriberNum: 100000})
+	chat.AddAccount(chatapitest.Account{ID: b, Name: b, Owner: demoAdmin, SubscriberNum: 40000, MaxSubscriberNum: 150000})
+}
+
+// installSample creates the sample, pointed at the fake Chat and the sink, and the
+// Secrets it names.
+func installSample(ctx context.Context, c client.Client, oac *chatv1alpha1.OfficialAccountCapacity, chatURL, sinkURL, secretKey, sinkKey string) error {
+	oac.Spec.ChatAPI = &chatv1alpha1.ChatAPISpec{Endpoint: chatURL}
+	oac.Spec.OnFull = &chatv1alpha1.OnFullSpec{
+		RaiseLimit: &chatv1alpha1.RaiseLimitSpec{Step: 50000, Ceiling: 150000},
+		ScaleOut:   &chatv1alpha1.ScaleOutSpec{MaxAccounts: 3, OwnerAccount: demoAdmin, NamePrefix: "Support", MaxSubscriberNum: 100000},
+	}
+	oac.Spec.Notify = []chatv1alpha1.NotifyTarget{{Name: "sink", Type: chatv1alpha1.NotifyWebhook, SecretRef: &chatv1alpha1.LocalObjectReference{Name: demoSinkSecret}}}
+	secrets := []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Name: oac.Spec.CredentialsRef.Name, Namespace: oac.Namespace}, StringData: map[string]string{
+			"callbackToken": demoCallbackToken, "adminIdentifier": demoAdmin, "secretKey": secretKey,
+		}},
+		{ObjectMeta: metav1.ObjectMeta{Name: demoSinkSecret, Namespace: oac.Namespace}, StringData: map[string]string{
+			"url": sinkURL, "signingKey": sinkKey,
+		}},
+	}
+	for _, s := range secrets {
+		if err := c.Create(ctx, s); err != nil {
+			return fmt.Errorf("create Secret %s: %w", s.Name, err)
+		}
+	}
+	if err := c.Create(ctx, oac); err != nil {
+		return fmt.Errorf("create sample %s: %w", oac.Name, err)
+	}
+	return nil
+}
+
+func randomKey() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// indent indents the lines of s that are not blank.
+func indent(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.TrimSpace(line) != "" {
+			b.WriteString("  ")
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // runManager runs the manager until it exits, passing SIGINT and SIGTERM on to it so
