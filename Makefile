@@ -5,6 +5,9 @@ IMG ?= oa-capacity-operator:latest
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 BENCHSTAT ?= $(LOCALBIN)/benchstat
+OCIIMAGE ?= $(LOCALBIN)/ociimage
+# The image tarball `make image` writes.
+IMAGE_TAR ?= $(LOCALBIN)/oa-capacity-operator.tar
 KUBECTL ?= kubectl
 # How long each fuzz target runs in `make test`: a count of executions (a few seconds
 # each here), not a duration. Go 1.26's coordinator can fail a duration-bounded run
@@ -68,8 +71,12 @@ bench: benchstat ## Run the benchmarks 10 times; compare runs with bin/benchstat
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/manager.
-	go build -o $(LOCALBIN)/manager .
+build: ## Build the static manager binary into bin/manager.
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager .
+
+.PHONY: image
+image: build ociimage ## Write the manager image (IMG) as bin/oa-capacity-operator.tar, no Docker daemon needed; `docker load -i bin/oa-capacity-operator.tar` loads it.
+	$(OCIIMAGE) --binary $(LOCALBIN)/manager --arch "$$(go env GOARCH)" --tag $(IMG) --out $(IMAGE_TAR)
 
 .PHONY: run
 run: manifests generate build ## Run the manager: against the configured cluster, else a local control plane with the CRDs and sample.
@@ -113,3 +120,8 @@ $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 benchstat: $(BENCHSTAT) ## Build benchstat into bin/.
 $(BENCHSTAT): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(BENCHSTAT) golang.org/x/perf/cmd/benchstat
+
+.PHONY: ociimage
+ociimage: $(OCIIMAGE) ## Build the image tarball writer into bin/.
+$(OCIIMAGE): hack/tools/go.mod hack/tools/go.sum $(wildcard hack/tools/ociimage/*.go)
+	cd hack/tools && go build -o $(OCIIMAGE) ./ociimage
