@@ -6,7 +6,7 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 BENCHSTAT ?= $(LOCALBIN)/benchstat
 OCIIMAGE ?= $(LOCALBIN)/ociimage
-# The image tarball `make image` writes.
+# The image tarball `make image` writes; test/image checks it.
 IMAGE_TAR ?= $(LOCALBIN)/oa-capacity-operator.tar
 KUBECTL ?= kubectl
 # How long each fuzz target runs in `make test`: a count of executions (a few seconds
@@ -56,8 +56,8 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: verify-generated verify-fmt vet envtest ## Run every test (envtest, race detector, fuzz smoke).
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
+test: verify-generated verify-fmt vet envtest image ## Run every test (envtest, race detector, fuzz smoke, the image tarball).
+	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
 		go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "./$${t%%:*}"; \
