@@ -8,6 +8,8 @@ BENCHSTAT ?= $(LOCALBIN)/benchstat
 OCIIMAGE ?= $(LOCALBIN)/ociimage
 # The image tarball `make image` writes; test/image checks it.
 IMAGE_TAR ?= $(LOCALBIN)/oa-capacity-operator.tar
+# The host's CA bundle, copied into the image (Fedora/RHEL: /etc/pki/tls/certs/ca-bundle.crt).
+CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 KUBECTL ?= kubectl
 # How long each fuzz target runs in `make test`: a count of executions (a few seconds
 # each here), not a duration. Go 1.26's coordinator can fail a duration-bounded run
@@ -76,7 +78,7 @@ build: ## Build the static manager binary into bin/manager.
 
 .PHONY: image
 image: build ociimage ## Write the manager image (IMG) as bin/oa-capacity-operator.tar, no Docker daemon needed; `docker load -i bin/oa-capacity-operator.tar` loads it.
-	$(OCIIMAGE) --binary $(LOCALBIN)/manager --arch "$$(go env GOARCH)" --tag $(IMG) --out $(IMAGE_TAR)
+	$(OCIIMAGE) --binary $(LOCALBIN)/manager --arch "$$(go env GOARCH)" --ca-certs $(CA_CERTS) --tag $(IMG) --out $(IMAGE_TAR)
 
 .PHONY: run
 run: manifests generate build ## Run the manager: against the configured cluster, else a local control plane with the CRDs and sample.
