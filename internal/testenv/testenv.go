@@ -175,23 +175,43 @@ func (e *Env) Namespace(t testing.TB) string {
 	return ns.Name
 }
 
-// RepoRoot is the directory of the project's go.mod.
+// RepoRoot is the directory of the project's go.mod: above this source file, or, in a
+// binary built with -trimpath (make run's localrun), above the working directory.
 func RepoRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		return "", errors.New("cannot locate the testenv source file")
 	}
 	dir := filepath.Dir(file)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+	if !filepath.IsAbs(dir) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", fmt.Errorf("find the project root: %w", err)
+		}
+		dir = wd
+	}
+	for start := dir; ; {
+		if raw, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modulePath(raw) == projectModule {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("no go.mod above %s", file)
+			return "", fmt.Errorf("no go.mod of %s above %s", projectModule, start)
 		}
 		dir = parent
 	}
+}
+
+const projectModule = "github.com/oacapacity/oa-capacity-operator"
+
+// modulePath is the module path a go.mod declares.
+func modulePath(gomod []byte) string {
+	for line := range strings.Lines(string(gomod)) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
 }
 
 // assetsDir returns KUBEBUILDER_ASSETS or builds the binaries with hack/envtest.sh.
