@@ -223,6 +223,7 @@ func TestDeployManifestsAreValid(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), ns) })
 	run("apply", "--dry-run=server", "-k", "config/default")
+	run("apply", "--dry-run=server", "-k", "config/overlays/callback-tls")
 	run("apply", "--dry-run=server", "-n", env.Namespace(t), "-k", "config/samples")
 }
 
