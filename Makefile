@@ -6,6 +6,8 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 BENCHSTAT ?= $(LOCALBIN)/benchstat
 KUBECTL ?= kubectl
+# The kustomization make build-installer renders, e.g. config/overlays/callback-tls.
+KUSTOMIZE_DIR ?= config/default
 # How long each fuzz target runs in `make test`: a count of executions (a few seconds
 # each here), not a duration. Go 1.26's coordinator can fail a duration-bounded run
 # with a spurious "context deadline exceeded" at the deadline (golang/go#75804, fixed
@@ -53,7 +55,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: verify-generated verify-fmt vet envtest ## Run every test (envtest, race detector, fuzz smoke).
+test: verify-generated verify-fmt vet envtest build-installer ## Run every test (envtest, race detector, fuzz smoke); test/install checks dist/install.yaml.
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
@@ -86,9 +88,17 @@ install: manifests ## Install the CRDs into the current cluster.
 uninstall: manifests ## Remove the CRDs from the current cluster.
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml: KUSTOMIZE_DIR (config/default) with the image IMG.
+	@mkdir -p dist
+	$(KUBECTL) kustomize $(KUSTOMIZE_DIR) | sed 's|image: oa-capacity-operator:latest$$|image: $(IMG)|' > dist/install.yaml.tmp
+	@grep -qF 'image: $(IMG)' dist/install.yaml.tmp || { echo "build-installer: the manager image in $(KUSTOMIZE_DIR) is not oa-capacity-operator:latest, so IMG was not set" >&2; rm -f dist/install.yaml.tmp; exit 1; }
+	@mv dist/install.yaml.tmp dist/install.yaml
+	@echo "wrote dist/install.yaml (image $(IMG))"
+
 .PHONY: deploy
-deploy: manifests ## Deploy the manager (image IMG) into the current cluster.
-	$(KUBECTL) kustomize config/default | sed 's|image: controller:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
+deploy: build-installer ## Deploy dist/install.yaml (CRDs, RBAC, manager; image IMG) into the current cluster.
+	$(KUBECTL) apply -f dist/install.yaml
 
 .PHONY: undeploy
 undeploy: ## Remove the manager from the current cluster.
