@@ -11,6 +11,8 @@ IMAGE_TAR ?= $(LOCALBIN)/oa-capacity-operator.tar
 # The host's CA bundle, copied into the image (Fedora/RHEL: /etc/pki/tls/certs/ca-bundle.crt).
 CA_CERTS ?= /etc/ssl/certs/ca-certificates.crt
 KUBECTL ?= kubectl
+# The kustomization make build-installer renders, e.g. config/overlays/callback-tls.
+KUSTOMIZE_DIR ?= config/default
 # How long each fuzz target runs in `make test`: a count of executions (a few seconds
 # each here), not a duration. Go 1.26's coordinator can fail a duration-bounded run
 # with a spurious "context deadline exceeded" at the deadline (golang/go#75804, fixed
@@ -58,7 +60,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: verify-generated verify-fmt vet envtest build image ## Run every test (envtest, race detector, fuzz smoke, the image tarball).
+test: verify-generated verify-fmt vet envtest build image build-installer ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image and dist/install.yaml).
 	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
@@ -99,9 +101,17 @@ install: manifests ## Install the CRDs into the current cluster.
 uninstall: manifests ## Remove the CRDs from the current cluster.
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml: KUSTOMIZE_DIR (config/default) with the image IMG.
+	@mkdir -p dist
+	$(KUBECTL) kustomize $(KUSTOMIZE_DIR) | sed 's|image: oa-capacity-operator:latest$$|image: $(IMG)|' > dist/install.yaml.tmp
+	@grep -qF 'image: $(IMG)' dist/install.yaml.tmp || { echo "build-installer: the manager image in $(KUSTOMIZE_DIR) is not oa-capacity-operator:latest, so IMG was not set" >&2; rm -f dist/install.yaml.tmp; exit 1; }
+	@mv dist/install.yaml.tmp dist/install.yaml
+	@echo "wrote dist/install.yaml (image $(IMG))"
+
 .PHONY: deploy
-deploy: manifests ## Deploy the manager (image IMG) into the current cluster.
-	$(KUBECTL) kustomize config/default | sed 's|image: controller:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
+deploy: build-installer ## Deploy dist/install.yaml (CRDs, RBAC, manager; image IMG) into the current cluster.
+	$(KUBECTL) apply -f dist/install.yaml
 
 .PHONY: undeploy
 undeploy: ## Remove the manager from the current cluster.

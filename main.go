@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
@@ -37,19 +39,23 @@ func main() {
 }
 
 type options struct {
-	metricsAddr   string
-	probeAddr     string
-	leaderElect   bool
-	leaderElectNS string
-	callbacks     webhookserver.Options
-	zap           zap.Options
+	metricsAddr    string
+	metricsSecure  bool
+	metricsCertDir string
+	probeAddr      string
+	leaderElect    bool
+	leaderElectNS  string
+	callbacks      webhookserver.Options
+	zap            zap.Options
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	config.RegisterFlags(fs) // --kubeconfig
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 turns it off.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address the Prometheus metrics endpoint (/metrics) binds to; 0 turns it off.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS to clients the API server authenticates (TokenReview) and authorizes (SubjectAccessReview: get on /metrics). false serves plain HTTP to anyone: for local development only.")
+	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics endpoint; empty uses a self-signed certificate.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts; callbacks are served by every replica.")
 	fs.StringVar(&o.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
@@ -94,6 +100,26 @@ func validate(o options) error {
 // +kubebuilder:rbac:groups=chat.oacapacity.io,resources=officialaccountcapacities,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// The metrics endpoint asks the API server who a scraper is and whether it may get /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serves /metrics over HTTPS to authenticated and authorized clients,
+// as kubebuilder scaffolds it, or, with --metrics-secure=false, over plain HTTP.
+func metricsOptions(o options) metricsserver.Options {
+	if !o.metricsSecure {
+		return metricsserver.Options{BindAddress: o.metricsAddr}
+	}
+	return metricsserver.Options{
+		BindAddress:    o.metricsAddr,
+		SecureServing:  true,
+		FilterProvider: filters.WithAuthenticationAndAuthorization,
+		CertDir:        o.metricsCertDir, // empty: controller-runtime's self-signed certificate
+		// HTTP/1.1 only: HTTP/2 exposes the server to stream-reset floods
+		// (CVE-2023-44487) and a scrape gains nothing from it.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+}
 
 func newScheme() (*apiruntime.Scheme, error) {
 	scheme := apiruntime.NewScheme()
@@ -130,7 +156,7 @@ func run(args []string) error {
 		// managedFields are of no use to the operator and the largest part of the
 		// metadata it caches (every Secret's, for the credentials watch).
 		Cache:                         cache.Options{ByObject: controllers.CacheByObject(), DefaultTransform: cache.TransformStripManagedFields()},
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                       metricsOptions(o),
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              "oa-capacity-operator.chat.oacapacity.io",
@@ -175,7 +201,7 @@ func run(args []string) error {
 		return fmt.Errorf("add readyz check: %w", err)
 	}
 
-	log.Info("starting manager", "metricsAddress", o.metricsAddr, "probeAddress", o.probeAddr,
+	log.Info("starting manager", "metricsAddress", o.metricsAddr, "metricsSecure", o.metricsSecure, "probeAddress", o.probeAddr,
 		"callbackAddress", o.callbacks.BindAddress, "callbackPath", o.callbacks.Path, "leaderElection", o.leaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run manager: %w", err)

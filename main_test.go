@@ -3,20 +3,28 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	certutil "k8s.io/client-go/util/cert"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
@@ -49,7 +57,10 @@ func TestHelpListsFlags(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, f := range []string{"kubeconfig", "metrics-bind-address", "health-probe-bind-address", "leader-elect",
+	if !strings.Contains(out.String(), "for local development only") {
+		t.Errorf("--help does not say that --metrics-secure=false is for local development only")
+	}
+	for _, f := range []string{"kubeconfig", "metrics-bind-address", "metrics-secure", "metrics-cert-dir", "health-probe-bind-address", "leader-elect",
 		"callback-bind-address", "callback-path", "callback-cert-dir", "callback-max-body-bytes", "callback-max-clock-skew",
 		"callback-answer-deadline", "callback-queue-size", "callback-shutdown-delay", "callback-drain-timeout"} {
 		if !strings.Contains(out.String(), "-"+f) {
@@ -85,12 +96,13 @@ func freePort(t *testing.T) string {
 }
 
 // The manager binary serves callbacks, records them, exposes their metrics on the
-// metrics endpoint, and exits cleanly on SIGTERM.
+// metrics endpoint (plain HTTP here, with --metrics-secure=false), and exits cleanly
+// on SIGTERM.
 func TestManagerServesCallbacks(t *testing.T) {
 	kcPath := env.KubeConfigFile(t)
 	callbacks, metrics, probes := freePort(t), freePort(t), freePort(t)
 	cmd, out := manager(t, "--kubeconfig", kcPath, "--callback-bind-address", callbacks,
-		"--metrics-bind-address", metrics, "--health-probe-bind-address", probes, "--callback-path", "/chat")
+		"--metrics-bind-address", metrics, "--metrics-secure=false", "--health-probe-bind-address", probes, "--callback-path", "/chat")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -211,5 +223,168 @@ func TestDeployManifestsAreValid(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), ns) })
 	run("apply", "--dry-run=server", "-k", "config/default")
+	run("apply", "--dry-run=server", "-k", "config/overlays/callback-tls")
 	run("apply", "--dry-run=server", "-n", env.Namespace(t), "-k", "config/samples")
+}
+
+// startManager runs the manager with args and waits until its probes answer ready.
+func startManager(t *testing.T, probes string, args ...string) {
+	t.Helper()
+	cmd, out := manager(t, append(args, "--health-probe-bind-address", probes)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("manager output:\n%s", out)
+		}
+	})
+	testenv.Eventually(t, 60*time.Second, func() error {
+		resp, err := http.Get("http://" + probes + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: HTTP %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// The metrics endpoint, as deployed (HTTPS, the default), serves only callers the API
+// server authenticates and authorizes: no token is 401, a ServiceAccount without the
+// metrics-reader ClusterRole of config/rbac is 403, one bound to it gets the metrics.
+func TestMetricsNeedAuthorizedServiceAccount(t *testing.T) {
+	ctx := context.Background()
+	// A certificate of our own in --metrics-cert-dir, so that the scrape can verify it.
+	certPEM, keyPEM, err := certutil.GenerateSelfSignedCertKey("127.0.0.1", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certDir := t.TempDir()
+	for name, b := range map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM} {
+		if err := os.WriteFile(filepath.Join(certDir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(certPEM) {
+		t.Fatal("cannot parse the generated certificate")
+	}
+	https := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+
+	callbacks, metrics := freePort(t), freePort(t)
+	startManager(t, freePort(t), "--kubeconfig", env.KubeConfigFile(t), "--callback-bind-address", callbacks,
+		"--metrics-bind-address", metrics, "--metrics-cert-dir", certDir)
+
+	// One callback, so that oacapacity_callbacks_total has a series: an unknown app.
+	rt := time.Now().Unix()
+	resp, err := http.Post(fmt.Sprintf("http://%s/callback?SdkAppid=1499999999&CallbackCommand=%s&contenttype=json&Sign=%s&RequestTime=%d",
+		callbacks, webhookserver.CommandAccountFull, webhookserver.Sign("x", rt), rt), "application/json",
+		strings.NewReader(`{"CallbackCommand":"`+webhookserver.CommandAccountFull+`","Official_Account":"@TOA#_x","EventTime":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	scrape := func(token string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "https://"+metrics+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := https.Do(req)
+		if err != nil {
+			t.Fatalf("scrape: %v", err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("scrape: %v", err)
+		}
+		return resp.StatusCode, string(b)
+	}
+
+	if code, body := scrape(""); code != http.StatusUnauthorized {
+		t.Errorf("scrape without a token: HTTP %d, want 401\n%.300s", code, body)
+	}
+	// controller-runtime's filter answers an invalid token 500 ("Authentication
+	// failed"), not 401; what matters is that it is refused.
+	if code, body := scrape("not-a-token"); code == http.StatusOK || strings.Contains(body, "oacapacity_") {
+		t.Errorf("scrape with a bad token: HTTP %d, want it refused\n%.300s", code, body)
+	}
+
+	ns := env.Namespace(t)
+	token := func(name string) string {
+		t.Helper()
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+		if err := env.Client.Create(ctx, sa); err != nil {
+			t.Fatal(err)
+		}
+		tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: new(int64(600))}}
+		if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+			t.Fatalf("request a token of ServiceAccount %s: %v", name, err)
+		}
+		return tr.Status.Token
+	}
+
+	if code, body := scrape(token("no-rights")); code != http.StatusForbidden {
+		t.Errorf("scrape by a ServiceAccount without rights: HTTP %d, want 403\n%.300s", code, body)
+	}
+
+	// The metrics-reader ClusterRole as config/rbac has it, under a name of this test.
+	role := readObject(t, &rbacv1.ClusterRole{}, "config/rbac/metrics_reader_role.yaml")
+	role.Name = ns + "-metrics-reader"
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "scraper", Namespace: ns}}}
+	for _, o := range []client.Object{role, binding} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+	}
+	scraper := token("scraper")
+	// The metrics endpoint remembers a denial for 30 s: scrape only once the API server
+	// grants the right.
+	testenv.Eventually(t, 30*time.Second, func() error {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:                  "system:serviceaccount:" + ns + ":scraper",
+			Groups:                []string{"system:serviceaccounts"},
+			NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+		}}
+		if err := env.Client.Create(ctx, sar); err != nil {
+			return err
+		}
+		if !sar.Status.Allowed {
+			return fmt.Errorf("the API server does not yet let the scraper get /metrics: %+v", sar.Status)
+		}
+		return nil
+	})
+	code, body := scrape(scraper)
+	if code != http.StatusOK {
+		t.Fatalf("scrape by a metrics-reader: HTTP %d, want 200\n%.300s", code, body)
+	}
+	if want := `oacapacity_callbacks_total{command="` + webhookserver.CommandAccountFull + `",result="unknown_app"} 1`; !strings.Contains(body, want) {
+		t.Errorf("metrics lack %s", want)
+	}
+}
+
+// readObject decodes the one object of a YAML file of the repository into o.
+func readObject[T client.Object](t *testing.T, o T, path string) T {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, o); err != nil {
+		t.Fatalf("decode %s: %v", path, err)
+	}
+	return o
 }

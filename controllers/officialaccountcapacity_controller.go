@@ -68,10 +68,14 @@ type OfficialAccountCapacityReconciler struct {
 func (r *OfficialAccountCapacityReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	oac := &chatv1alpha1.OfficialAccountCapacity{}
 	if err := r.Client.Get(ctx, req.NamespacedName, oac); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Metrics.gone(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !oac.DeletionTimestamp.IsZero() {
 		// Nothing to undo: the ConfigMap is garbage-collected, created accounts stay.
+		r.Metrics.gone(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	run := &reconcileRun{oac: oac, base: oac.DeepCopy(), now: r.now()}
@@ -432,6 +436,7 @@ func (r *OfficialAccountCapacityReconciler) finish(ctx context.Context, run *rec
 	if err := r.patchStatus(ctx, run); err != nil {
 		return err
 	}
+	r.Metrics.stored(run.base) // base is the status as stored now
 	for _, e := range run.events {
 		r.event(oac, e.eventType, e.reason, e.action, "%s", e.message)
 	}

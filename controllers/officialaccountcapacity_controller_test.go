@@ -324,9 +324,13 @@ func TestAllAccountsFullWithNothingConfigured(t *testing.T) {
 	h.start(nil)
 	h.create(publishTo)
 	h.active("@TOA#_a")
+	h.gauge("oacapacity_capacity_available", "pool", 1)
+	h.gauge("oacapacity_full_accounts", "pool", 0)
 	h.full("@TOA#_a", time.Now())
 	h.full("@TOA#_b", time.Now())
 	c := h.condition(chatv1alpha1.ConditionCapacityAvailable, metav1.ConditionFalse, chatv1alpha1.AllAccountsFullReason)
+	h.gauge("oacapacity_capacity_available", "pool", 0)
+	h.gauge("oacapacity_full_accounts", "pool", 2)
 	if !strings.Contains(c.Message, "all 2 accounts are full") {
 		t.Errorf("message %q", c.Message)
 	}
@@ -500,6 +504,7 @@ func TestOlderResourceOwnsASharedAccount(t *testing.T) {
 	if c := findReady(h.get()); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("older Ready = %+v", c)
 	}
+	h.gauge("oacapacity_capacity_available", "pool", 1)
 
 	// Once the older one is gone, the newer one takes over.
 	if err := env.Client.Delete(context.Background(), h.get()); err != nil {
@@ -515,6 +520,10 @@ func TestOlderResourceOwnsASharedAccount(t *testing.T) {
 		}
 		return nil
 	})
+	// The deleted resource's series are gone; the other's stay.
+	h.gauge("oacapacity_capacity_available", "pool", -1)
+	h.gauge("oacapacity_full_accounts", "pool", -1)
+	h.gauge("oacapacity_capacity_available", "pool-newer", 1)
 }
 
 func TestSuspendStopsActionsNotRecording(t *testing.T) {

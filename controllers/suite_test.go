@@ -60,9 +60,10 @@ type harness struct {
 	key   string
 	chat  *chatapitest.Server
 
-	url        string       // the receiver's callback URL
-	reconciles atomic.Int64 // reconciles of the running manager
-	stop       func()       // stops the running manager and waits for it
+	url        string               // the receiver's callback URL
+	reg        *prometheus.Registry // the running manager's metrics
+	reconciles atomic.Int64         // reconciles of the running manager
+	stop       func()               // stops the running manager and waits for it
 }
 
 func newHarness(t *testing.T) *harness {
@@ -100,6 +101,7 @@ func (h *harness) start(transport http.RoundTripper) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
+	h.reg = reg
 	srv, err := webhookserver.AddToManager(mgr, webhookserver.Options{
 		BindAddress: "127.0.0.1:0", Registerer: reg, ShutdownDelay: time.Millisecond, DrainTimeout: 5 * time.Second,
 	})
@@ -285,6 +287,42 @@ func (h *harness) event(reason, want string) {
 			}
 		}
 		return fmt.Errorf("no %s event with %q; have %q", reason, want, h.events(reason))
+	})
+}
+
+// gauge waits until the gauge metric of resource name has value want; want < 0 waits
+// until the resource has no such series.
+func (h *harness) gauge(metric, name string, want float64) {
+	h.t.Helper()
+	testenv.Eventually(h.t, 10*time.Second, func() error {
+		mfs, err := h.reg.Gather()
+		if err != nil {
+			return fmt.Errorf("gather metrics: %w", err)
+		}
+		var got []string
+		for _, mf := range mfs {
+			if mf.GetName() != metric {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["namespace"] != h.ns || labels["name"] != name {
+					continue
+				}
+				if v := m.GetGauge().GetValue(); v == want {
+					return nil
+				} else {
+					got = append(got, strconv.FormatFloat(v, 'g', -1, 64))
+				}
+			}
+		}
+		if want < 0 && len(got) == 0 {
+			return nil
+		}
+		return fmt.Errorf("%s{namespace=%q,name=%q} = %v, want %v (negative: no series)", metric, h.ns, name, got, want)
 	})
 }
 

@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# One replica, and metrics on plain http://:8080/metrics for curl (the deployed manager
+# serves them over HTTPS to authorized ServiceAccounts only).
+dev_flags=(--leader-elect=false --metrics-bind-address=:8080 --metrics-secure=false)
+
 if [[ -n "${KUBECONFIG:-}" || -f "$HOME/.kube/config" || -n "${KUBERNETES_SERVICE_HOST:-}" ]]; then
-	exec bin/manager --leader-elect=false "$@"
+	exec bin/manager "${dev_flags[@]}" "$@"
 fi
-exec bin/localrun -- bin/manager --leader-elect=false "$@"
+exec bin/localrun -- bin/manager "${dev_flags[@]}" "$@"

@@ -1,0 +1,257 @@
+package install
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/yaml"
+
+	"github.com/oacapacity/oa-capacity-operator/controllers"
+	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
+	"github.com/oacapacity/oa-capacity-operator/webhookserver"
+)
+
+// describer is a prometheus.Registerer that records the names of the metrics
+// registered with it. Unlike a Registry's Gather, it sees vectors without series.
+type describer map[string]bool
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func (d describer) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for desc := range ch {
+		m := fqName.FindStringSubmatch(desc.String())
+		if m == nil {
+			return fmt.Errorf("no fqName in %s", desc)
+		}
+		d[m[1]] = true
+	}
+	return nil
+}
+
+func (d describer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := d.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (d describer) Unregister(prometheus.Collector) bool { return false }
+
+// operatorMetrics are the names the operator's own collectors register: the
+// controller's and the callback receiver's.
+func operatorMetrics(t *testing.T) describer {
+	t.Helper()
+	d := describer{}
+	if _, err := controllers.NewMetrics(d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := webhookserver.New(nil, nil, nil, webhookserver.Options{Registerer: d}); err != nil {
+		t.Fatal(err)
+	}
+	if !d["oacapacity_callbacks_total"] || !d["oacapacity_capacity_available"] {
+		t.Fatalf("the describer missed metrics: %v", d)
+	}
+	return d
+}
+
+// inControllerRuntime reports whether controller-runtime's registry (served on the
+// same endpoint) has a collector named name, series or not: registering another
+// collector of that name fails then.
+func inControllerRuntime(name string) bool {
+	probe := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "probe of the install test"})
+	if err := ctrlmetrics.Registry.Register(probe); err != nil {
+		return true
+	}
+	ctrlmetrics.Registry.Unregister(probe)
+	return false
+}
+
+type rule struct {
+	Alert       string            `json:"alert"`
+	Expr        string            `json:"expr"`
+	For         string            `json:"for"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+type prometheusRule struct {
+	Kind string `json:"kind"`
+	Spec struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []rule `json:"rules"`
+		} `json:"groups"`
+	} `json:"spec"`
+}
+
+var (
+	promString   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
+	promMatchers = regexp.MustCompile(`\{[^{}]*\}|\[[^\[\]]*\]`)
+	promNumber   = regexp.MustCompile(`\b\d[0-9a-zA-Z_.]*`) // numbers and durations (15m)
+	promGrouping = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)`)
+	promIdent    = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*(\s*\()?`)
+	promKeywords = []string{"and", "or", "unless", "offset", "bool", "by", "without", "on", "ignoring", "group_left", "group_right", "inf", "nan"}
+)
+
+// metricNames returns the metric names a PromQL expression selects: identifiers
+// outside strings, label matchers, ranges, groupings and numbers that are neither
+// functions or aggregations (followed by "(") nor keywords. A sketch of PromQL's
+// lexer, enough for the rules of config/prometheus; TestMetricNamesOfPromQL covers
+// the forms they use.
+func metricNames(expr string) []string {
+	s := promString.ReplaceAllString(expr, `""`)
+	s = promMatchers.ReplaceAllString(s, " ")
+	s = promGrouping.ReplaceAllString(s, " ")
+	s = promNumber.ReplaceAllString(s, " ")
+	var names []string
+	for _, m := range promIdent.FindAllStringSubmatch(s, -1) {
+		if m[1] != "" || slices.Contains(promKeywords, strings.ToLower(m[0])) {
+			continue
+		}
+		names = append(names, m[0])
+	}
+	return names
+}
+
+func TestMetricNamesOfPromQL(t *testing.T) {
+	got := metricNames(`sum by (namespace, reason) (increase(a_total{result=~"x|y", b="{c}"}[15m])) > 0.5 or sum without (pod) (b unless c offset 15m) > 0 and on(x) absent(up{job="j"} == 1)`)
+	if want := []string{"a_total", "b", "c", "up"}; !slices.Equal(got, want) {
+		t.Errorf("metricNames = %q, want %q", got, want)
+	}
+}
+
+// Every alert of config/prometheus names only metrics the manager serves, has a
+// duration, a severity, a summary and a description.
+func TestPrometheusRule(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "config", "prometheus", "prometheus_rule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pr prometheusRule
+	if err := yaml.Unmarshal(b, &pr); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if pr.Kind != "PrometheusRule" {
+		t.Fatalf("kind %q", pr.Kind)
+	}
+	own := operatorMetrics(t)
+	known := func(name string) bool {
+		if name == "up" { // Prometheus' own, per scrape target
+			return true
+		}
+		for _, suffix := range []string{"", "_bucket", "_sum", "_count"} { // histograms
+			if base, ok := strings.CutSuffix(name, suffix); ok && own[base] {
+				return true
+			}
+		}
+		return inControllerRuntime(name)
+	}
+	seen := map[string]bool{}
+	var n int
+	for _, g := range pr.Spec.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Alert == "" {
+				t.Errorf("group %s: a rule without an alert name (recording rules are not expected)", g.Name)
+				continue
+			}
+			if seen[r.Alert] {
+				t.Errorf("alert %s twice", r.Alert)
+			}
+			seen[r.Alert] = true
+			if r.For == "" {
+				t.Errorf("%s has no for:", r.Alert)
+			}
+			if s := r.Labels["severity"]; s != "critical" && s != "warning" {
+				t.Errorf("%s: severity %q, want critical or warning", r.Alert, s)
+			}
+			for _, a := range []string{"summary", "description"} {
+				if strings.TrimSpace(r.Annotations[a]) == "" {
+					t.Errorf("%s has no %s", r.Alert, a)
+				}
+			}
+			names := metricNames(r.Expr)
+			if len(names) == 0 {
+				t.Errorf("%s: no metric in %q", r.Alert, r.Expr)
+			}
+			for _, name := range names {
+				if !known(name) {
+					t.Errorf("%s uses %s, which the operator does not serve", r.Alert, name)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no rules")
+	}
+}
+
+// The ServiceMonitor of config/prometheus selects the metrics Service of config/default
+// and only it (not the callbacks Service), on its HTTPS port, with a bearer token.
+func TestServiceMonitorSelectsTheMetricsService(t *testing.T) {
+	var monitor struct {
+		Kind string `json:"kind"`
+		Spec struct {
+			Endpoints []struct {
+				Port            string `json:"port"`
+				Scheme          string `json:"scheme"`
+				Path            string `json:"path"`
+				BearerTokenFile string `json:"bearerTokenFile"`
+			} `json:"endpoints"`
+			Selector metav1.LabelSelector `json:"selector"`
+		} `json:"spec"`
+	}
+	for _, u := range decode(t, kustomize(t, "config/prometheus")) {
+		if u.GetKind() != "ServiceMonitor" {
+			continue
+		}
+		b, err := u.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, &monitor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if monitor.Kind != "ServiceMonitor" || len(monitor.Spec.Endpoints) != 1 {
+		t.Fatalf("want one ServiceMonitor with one endpoint: %+v", monitor)
+	}
+	ep := monitor.Spec.Endpoints[0]
+	if ep.Scheme != "https" || ep.Path != "/metrics" || ep.BearerTokenFile == "" {
+		t.Errorf("endpoint %+v, want https /metrics with a bearer token", ep)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&monitor.Spec.Selector)
+	if err != nil || sel.Empty() {
+		t.Fatalf("selector %+v: %v", monitor.Spec.Selector, err)
+	}
+	var selected []string
+	for _, s := range typed[corev1.Service](t, decode(t, kustomize(t, "config/default")), "Service") {
+		if !sel.Matches(labels.Set(s.Labels)) {
+			continue
+		}
+		selected = append(selected, s.Name)
+		if !slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == ep.Port && p.Port == 8443 }) {
+			t.Errorf("Service %s has no port %q (8443): %+v", s.Name, ep.Port, s.Spec.Ports)
+		}
+	}
+	if !slices.Equal(selected, []string{"oa-capacity-controller-manager-metrics"}) {
+		t.Errorf("the ServiceMonitor selects %q, want the metrics Service only", selected)
+	}
+}
