@@ -46,7 +46,7 @@ type Callback struct {
 	SDKAppID    int64
 	Command     string
 	Sign        string // empty when the request is unsigned
-	RequestTime int64  // Unix seconds; 0 when absent
+	RequestTime int64  // Unix seconds; 0 when absent or not a positive integer
 	Account     string
 	EventTime   int64 // Unix milliseconds
 }
@@ -77,6 +77,9 @@ func Parse(query url.Values, raw []byte, notAfter int64) (Callback, error) {
 	if cb.Command, err = singleParam(query, "CallbackCommand"); err != nil {
 		return cb, err
 	}
+	// Sign and RequestTime are authentication: what is missing or malformed in them
+	// is for CheckSign to refuse (401), not a malformed request (400). A RequestTime
+	// that is not Unix seconds stays 0.
 	if cb.Sign, err = optionalParam(query, "Sign"); err != nil {
 		return cb, err
 	}
@@ -84,14 +87,8 @@ func Parse(query url.Values, raw []byte, notAfter int64) (Callback, error) {
 	if err != nil {
 		return cb, err
 	}
-	if rt != "" {
-		cb.RequestTime, err = strconv.ParseInt(rt, 10, 64)
-		if err != nil || cb.RequestTime <= 0 {
-			return cb, badRequest("RequestTime must be a positive integer (Unix seconds)")
-		}
-	}
-	if (cb.Sign == "") != (rt == "") {
-		return cb, badRequest("Sign and RequestTime must be given together")
+	if v, err := strconv.ParseInt(rt, 10, 64); err == nil && v > 0 {
+		cb.RequestTime = v
 	}
 
 	// Field names are matched exactly, as the protocol spells them (encoding/json

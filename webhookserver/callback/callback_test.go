@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The sample request of the callback's documentation page.
@@ -37,6 +38,32 @@ func TestParseSample(t *testing.T) {
 	}
 }
 
+// What is missing or malformed in Sign and RequestTime is left for CheckSign to refuse
+// as unauthenticated (401), not refused by the parser as a bad request (400).
+func TestParseLeavesAuthenticationToCheckSign(t *testing.T) {
+	at := time.Unix(1669872112, 0)
+	for _, tc := range []struct{ name, auth, want string }{
+		{"no Sign or RequestTime", "", "Sign is required"},
+		{"empty Sign", "&Sign=&RequestTime=1669872112", "Sign is required"},
+		{"Sign without RequestTime", "&Sign=" + docSign, "RequestTime (Unix seconds) is required"},
+		{"RequestTime without Sign", "&RequestTime=1669872112", "Sign is required"},
+		{"RequestTime not a number", "&Sign=" + docSign + "&RequestTime=now", "RequestTime (Unix seconds) is required"},
+		{"RequestTime negative", "&Sign=" + docSign + "&RequestTime=-5", "RequestTime (Unix seconds) is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cb, err := Parse(mustQuery(t, sampleQuery+tc.auth), []byte(sampleBody), testNotAfter)
+			if err != nil {
+				t.Fatalf("Parse refused it: %v", err)
+			}
+			err = CheckSign(cb, docToken, at, time.Minute)
+			var se *signError
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckSign = %v, want a signError containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestParseOtherCommand(t *testing.T) {
 	q := "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterAddSubscriber&OptPlatform=IOS"
 	body := `{"CallbackCommand":"OfficialAccount.CallbackAfterAddSubscriber","Official_Account":"@TOA#_x","SubscribeAccountList":[{"Subscriber_Account":"u1"}],"EventTime":1}`
@@ -62,9 +89,7 @@ func TestParseBadInput(t *testing.T) {
 		{"SdkAppid overflows", "SdkAppid=99999999999999999999&" + full, sampleBody, "SdkAppid must be a positive integer"},
 		{"SdkAppid twice", "SdkAppid=1&SdkAppid=2&" + full, sampleBody, "SdkAppid is given more than once"},
 		{"no CallbackCommand", "SdkAppid=1", sampleBody, "CallbackCommand is required"},
-		{"Sign without RequestTime", sampleQuery + "&Sign=" + docSign, sampleBody, "given together"},
-		{"RequestTime without Sign", sampleQuery + "&RequestTime=1669872112", sampleBody, "given together"},
-		{"RequestTime not a number", sampleQuery + "&Sign=" + docSign + "&RequestTime=now", sampleBody, "RequestTime must be"},
+		{"Sign twice", sampleQuery + "&Sign=a&Sign=b&RequestTime=1", sampleBody, "Sign is given more than once"},
 		{"empty body", sampleQuery, "", "not a JSON object"},
 		{"body not JSON", sampleQuery, "CallbackCommand=x", "not a JSON object"},
 		{"body a JSON array", sampleQuery, `[1,2]`, "not a JSON object"},
@@ -130,8 +155,8 @@ func FuzzParseCallback(f *testing.F) {
 		if cb.SDKAppID <= 0 || cb.Command == "" {
 			t.Fatalf("accepted without app or command: %+v", cb)
 		}
-		if (cb.Sign == "") != (cb.RequestTime == 0) {
-			t.Fatalf("accepted Sign without RequestTime or the reverse: %+v", cb)
+		if cb.RequestTime < 0 {
+			t.Fatalf("accepted a negative RequestTime: %+v", cb)
 		}
 		if cb.Command == CommandAccountFull {
 			if cb.Account == "" || len(cb.Account) > maxAccountBytes || cb.EventTime <= 0 || cb.EventTime > testNotAfter {

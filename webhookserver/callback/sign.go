@@ -28,6 +28,9 @@ func CheckSign(cb Callback, token string, now time.Time, maxSkew time.Duration) 
 	if cb.Sign == "" {
 		return &signError{msg: "Sign is required"}
 	}
+	if cb.RequestTime <= 0 {
+		return &signError{msg: "RequestTime (Unix seconds) is required with Sign"}
+	}
 	skew := now.Sub(time.Unix(cb.RequestTime, 0))
 	if skew > maxSkew || skew < -maxSkew {
 		return &signError{msg: "RequestTime is outside the accepted window"}

@@ -39,7 +39,8 @@ func TestCheckSign(t *testing.T) {
 		{"wrong token", docSign, docRequestTime, "xxxxyyyz", at, "does not match"},
 		{"sign of another time", docSign, docRequestTime + 1, docToken, at, "does not match"},
 		{"truncated sign", docSign[:63], docRequestTime, docToken, at, "does not match"},
-		{"missing sign", "", docRequestTime, docToken, at, "required"},
+		{"missing sign", "", docRequestTime, docToken, at, "Sign is required"},
+		{"missing RequestTime", docSign, 0, docToken, at, "RequestTime (Unix seconds) is required"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
