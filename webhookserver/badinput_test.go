@@ -1,8 +1,12 @@
 package webhookserver
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -100,6 +104,61 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 			t.Errorf("no callback counted with result %s", r)
 		}
 	}
+}
+
+// Only the exact path is served: no cleaning, no redirect (whose Location would repeat
+// the query, Sign included), and every answer in the protocol's JSON shape.
+func TestOnlyTheExactPathIsServed(t *testing.T) {
+	h := startServer(t, Options{})
+	addr := strings.TrimSuffix(strings.TrimPrefix(h.url, "http://"), "/callback")
+	q := "?" + query(1400000001, CommandAccountFull, "tok", time.Now())
+	for _, tc := range []struct{ method, target string }{
+		{"POST", "//callback" + q},
+		{"POST", "/a/../callback" + q},
+		{"POST", "/callback/" + q},
+		{"POST", "/callback/.." + q},
+		{"POST", "/./callback" + q},
+		{"POST", "/call%62ack" + q},
+		{"POST", "/%2Fcallback" + q},
+		{"POST", "/CALLBACK" + q},
+		{"POST", "/../../etc/passwd"},
+		{"OPTIONS", "*"},
+		{"CONNECT", addr},
+		{"GET", "/"},
+	} {
+		t.Run(tc.method+" "+strings.Split(tc.target, "?")[0], func(t *testing.T) {
+			resp := rawRequest(t, addr, tc.method, tc.target)
+			body, _ := io.ReadAll(resp.Body)
+			var a answer
+			if resp.StatusCode != http.StatusNotFound || json.Unmarshal(body, &a) != nil || a.ActionStatus != "FAIL" || a.ErrorCode != 404 ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Errorf("HTTP %d %q %q, want the JSON 404", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			if loc := resp.Header.Get("Location"); loc != "" {
+				t.Errorf("answered with Location %q", loc)
+			}
+		})
+	}
+}
+
+// rawRequest sends a request line as given, which net/http's client would rewrite.
+func rawRequest(t *testing.T, addr, method, target string) *http.Response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", method, target, addr); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
 
 func TestOtherPathsAnswer404InProtocolShape(t *testing.T) {

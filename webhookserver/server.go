@@ -204,14 +204,16 @@ func (s *Server) Addr(ctx context.Context) net.Addr {
 // callbacks in flight finish, and writes the queued events before it returns.
 func (s *Server) Start(ctx context.Context) error {
 	srv := &http.Server{
-		Handler:           s.mux(),
+		Handler:           s.route(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       2 * time.Minute, // the Chat backend keeps connections alive
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          log.New(logWriter{s.log}, "", 0),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// "OPTIONS *" reaches the handler (and gets its 404) instead of Go's own answer.
+		DisableGeneralOptionsHandler: true,
+		MaxHeaderBytes:               16 << 10,
+		ErrorLog:                     log.New(logWriter{s.log}, "", 0),
+		BaseContext:                  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	if s.opts.CertDir != "" {
 		cw, err := certwatcher.New(filepath.Join(s.opts.CertDir, "tls.crt"), filepath.Join(s.opts.CertDir, "tls.key"))
@@ -275,17 +277,19 @@ func (s *Server) Start(ctx context.Context) error {
 	return errors.Join(serveFailed, shutdownErr, s.recorder.drain(drainCtx))
 }
 
-// mux routes the callback path to the server; anything else is a 404 in the same
-// JSON shape.
-func (s *Server) mux() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle(s.opts.Path, s)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+// route serves the callback on its exact path only; anything else is a 404 in the same
+// JSON shape. No path cleaning: http.ServeMux would answer "//callback" or
+// "/a/../callback" with a redirect whose Location repeats the query, Sign included.
+func (s *Server) route() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == s.opts.Path && r.URL.RawPath == "" {
+			s.ServeHTTP(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"ActionStatus":"FAIL","ErrorInfo":"no callback is served at this path","ErrorCode":404}` + "\n"))
 	})
-	return mux
 }
 
 // logWriter sends net/http's own error lines (TLS handshakes, bad requests) to logr.
