@@ -65,6 +65,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Int64Var(&o.callbacks.MaxBodyBytes, "callback-max-body-bytes", 64<<10, "Largest callback body accepted; larger ones are answered 413.")
 	fs.DurationVar(&o.callbacks.MaxClockSkew, "callback-max-clock-skew", time.Minute, "How far a signed callback's RequestTime may be from now.")
 	fs.DurationVar(&o.callbacks.AnswerDeadline, "callback-answer-deadline", 1500*time.Millisecond, "How long a callback waits for its status write before the answer is FAIL (the event stays queued); keep it under the Chat backend's 2s.")
+	fs.BoolVar(&o.callbacks.AllowUnsigned, "callback-allow-unsigned", false, "Accept callbacks without a Sign for resources whose credentials Secret has no callbackToken; by default they are refused (401). For local development.")
 	fs.IntVar(&o.callbacks.QueueSize, "callback-queue-size", 10000, "Most events accepted but not yet written; more are answered FAIL.")
 	fs.DurationVar(&o.callbacks.ShutdownDelay, "callback-shutdown-delay", 5*time.Second, "On shutdown, how long to go on serving callbacks, marked not ready, while the Service stops sending them here.")
 	fs.DurationVar(&o.callbacks.DrainTimeout, "callback-drain-timeout", 20*time.Second, "On shutdown, how long then to wait for queued events to be written; with the delay, keep it under the pod's termination grace period.")

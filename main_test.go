@@ -62,7 +62,7 @@ func TestHelpListsFlags(t *testing.T) {
 	}
 	for _, f := range []string{"kubeconfig", "metrics-bind-address", "metrics-secure", "metrics-cert-dir", "health-probe-bind-address", "leader-elect",
 		"callback-bind-address", "callback-path", "callback-cert-dir", "callback-max-body-bytes", "callback-max-clock-skew",
-		"callback-answer-deadline", "callback-queue-size", "callback-shutdown-delay", "callback-drain-timeout"} {
+		"callback-answer-deadline", "callback-allow-unsigned", "callback-queue-size", "callback-shutdown-delay", "callback-drain-timeout"} {
 		if !strings.Contains(out.String(), "-"+f) {
 			t.Errorf("--help does not list --%s", f)
 		}

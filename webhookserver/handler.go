@@ -69,12 +69,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 	defer cancel()
 
 	if cb.Command != CommandAccountFull {
+		// Acknowledged, not acted on; but only from the Chat backend.
 		app, err := s.lookup(ctx, index.App, index.AppKey(cb.SDKAppID))
 		switch {
 		case err != nil:
 			return fail(http.StatusServiceUnavailable, resultUnavailable, "try again later")
 		case len(app) == 0:
 			return fail(http.StatusForbidden, resultUnknownApp, "SdkAppid is not served here")
+		}
+		if _, o, done := s.authenticate(ctx, cb, app); done {
+			return o
 		}
 		return ok(resultIgnored)
 	}
@@ -108,9 +112,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 	return s.record(ctx, cb, authed)
 }
 
+// errUnsigned refuses a callback for a resource whose Secret has no callbackToken.
+var errUnsigned = errors.New("the callback cannot be authenticated")
+
 // authenticate returns the resources the callback's Sign is good for. A resource whose
-// Secret has no callbackToken accepts unsigned callbacks; one whose Secret cannot be
-// read accepts nothing.
+// Secret has no callbackToken accepts callbacks only with --callback-allow-unsigned,
+// and unsigned ones; one whose Secret cannot be read accepts nothing.
 func (s *Server) authenticate(ctx context.Context, cb callback.Callback, candidates []*chatv1alpha1.OfficialAccountCapacity) ([]*chatv1alpha1.OfficialAccountCapacity, outcome, bool) {
 	var authed []*chatv1alpha1.OfficialAccountCapacity
 	var signErr error
@@ -124,14 +131,24 @@ func (s *Server) authenticate(ctx context.Context, cb callback.Callback, candida
 			})
 			continue
 		}
-		if token == "" {
+		switch {
+		case token != "":
+			if err := callback.CheckSign(cb, token, s.opts.Now(), s.opts.MaxClockSkew); err != nil {
+				signErr = err
+				continue
+			}
+		case !s.opts.AllowUnsigned:
+			s.unsigned.log(key.String(), func() {
+				s.log.Info("credentials Secret has no callbackToken: refusing its callbacks; set it to the console's webhook Token (or run with --callback-allow-unsigned)",
+					"secret", key, "officialAccountCapacity", client.ObjectKeyFromObject(oac))
+			})
+			signErr = errUnsigned
+			continue
+		default:
 			s.unsigned.log(key.String(), func() {
 				s.log.Info("credentials Secret has no callbackToken: callbacks are accepted without a Sign; set the console's webhook Token to secure them",
 					"secret", key, "officialAccountCapacity", client.ObjectKeyFromObject(oac))
 			})
-		} else if err := callback.CheckSign(cb, token, s.opts.Now(), s.opts.MaxClockSkew); err != nil {
-			signErr = err
-			continue
 		}
 		authed = append(authed, oac)
 	}

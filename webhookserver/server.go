@@ -49,6 +49,9 @@ type Options struct {
 	// answer is FAIL (the event stays queued); default 1.5 s, inside the Chat
 	// backend's 2 s.
 	AnswerDeadline time.Duration
+	// AllowUnsigned accepts callbacks without a Sign for resources whose Secret has
+	// no callbackToken; by default they are refused.
+	AllowUnsigned bool
 	// QueueSize bounds the events accepted but not yet written; default 10000.
 	QueueSize int
 	// ShutdownDelay is how long the server goes on serving, marked not ready, after
@@ -237,6 +240,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	close(s.ready)
 	s.log.Info("serving callbacks", "address", ln.Addr().String(), "path", s.opts.Path, "tls", s.opts.CertDir != "")
+	if s.opts.AllowUnsigned {
+		s.log.Info("--callback-allow-unsigned: callbacks without a Sign are accepted for resources whose Secret has no callbackToken; for local development only")
+	}
 
 	serveErr := make(chan error, 1)
 	go func() {

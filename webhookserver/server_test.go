@@ -151,9 +151,15 @@ func TestOtherCommandsAreAcknowledgedWithoutWriting(t *testing.T) {
 
 	for _, cmd := range []string{"OfficialAccount.CallbackAfterAddSubscriber", "OfficialAccount.CallbackBeforeSendMsg", "Group.CallbackAfterNewMemberJoin"} {
 		body := fmt.Sprintf(`{"CallbackCommand":%q,"Official_Account":"@TOA#_other","EventTime":%d}`, cmd, sampleEventTime)
-		code, a := h.post(http.MethodPost, query(appID, cmd, "", time.Time{}), body)
+		code, a := h.post(http.MethodPost, query(appID, cmd, "tok", time.Now()), body)
 		if code != http.StatusOK || a != answerOK {
 			t.Errorf("%s: HTTP %d %+v, want 200 OK", cmd, code, a)
+		}
+		// Acknowledged only from the Chat backend: they are authenticated too.
+		for name, q := range map[string]string{"unsigned": query(appID, cmd, "", time.Time{}), "wrongly signed": query(appID, cmd, "other", time.Now())} {
+			if code, a := h.post(http.MethodPost, q, body); code != http.StatusUnauthorized || a.ErrorCode != http.StatusUnauthorized {
+				t.Errorf("%s %s: HTTP %d %+v, want 401", name, cmd, code, a)
+			}
 		}
 	}
 	if after := stored(t, oac); after.ResourceVersion != before.ResourceVersion {
@@ -189,14 +195,42 @@ func TestUnknownAccountIsAcknowledgedWithoutWriting(t *testing.T) {
 	}
 }
 
-func TestUnsignedCallbacksWhenNoTokenIsSet(t *testing.T) {
+// A Secret without callbackToken refuses every callback by default: secure unless the
+// manager is told otherwise.
+func TestNoTokenRefusesCallbacksByDefault(t *testing.T) {
 	h := startServer(t, Options{})
+	appID := newAppID()
+	oac := h.pool(env.Namespace(t), appID, "", "@TOA#_closed")
+	before := stored(t, oac)
+
+	for name, q := range map[string]string{"unsigned": query(appID, CommandAccountFull, "", time.Time{}), "signed": query(appID, CommandAccountFull, "any", time.Now())} {
+		code, a := h.post(http.MethodPost, q, fullBody("@TOA#_closed", sampleEventTime))
+		if code != http.StatusUnauthorized || a.ActionStatus != "FAIL" || a.ErrorCode != http.StatusUnauthorized {
+			t.Errorf("%s callback with no callbackToken set: HTTP %d %+v, want 401 FAIL", name, code, a)
+		}
+	}
+	if after := stored(t, oac); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("a refused callback wrote status: %+v", after.Status)
+	}
+	if n := h.counter("callbacks", CommandAccountFull, resultUnauthorized); n != 2 {
+		t.Errorf("callbacks{unauthorized} = %v, want 2", n)
+	}
+}
+
+func TestUnsignedCallbacksWhenAllowedAndNoTokenIsSet(t *testing.T) {
+	h := startServer(t, Options{AllowUnsigned: true})
 	appID := newAppID()
 	oac := h.pool(env.Namespace(t), appID, "", "@TOA#_open")
 
 	h.full(appID, "", "@TOA#_open", sampleEventTime)
 	if a := accountStatus(stored(t, oac), "@TOA#_open"); a == nil || !a.Full {
 		t.Fatalf("unsigned callback not recorded: %+v", a)
+	}
+	// The flag does not weaken a resource that has a token.
+	signedApp := newAppID()
+	h.pool(env.Namespace(t), signedApp, "tok", "@TOA#_signed")
+	if code, a := h.post(http.MethodPost, query(signedApp, CommandAccountFull, "", time.Time{}), fullBody("@TOA#_signed", sampleEventTime)); code != http.StatusUnauthorized {
+		t.Errorf("unsigned callback for a resource with a token: HTTP %d %+v, want 401", code, a)
 	}
 }
 

@@ -96,7 +96,8 @@ type OfficialAccountCapacitySpec struct {
 
 	// credentialsRef names a Secret in the same namespace with the keys
 	// callbackToken (webhook authentication Token), adminIdentifier and secretKey
-	// (REST API). When callbackToken is set, unsigned callbacks are refused.
+	// (REST API). Callbacks must be signed with callbackToken; without it they are
+	// refused unless the manager runs with --callback-allow-unsigned.
 	// +required
 	CredentialsRef LocalObjectReference `json:"credentialsRef"`
 

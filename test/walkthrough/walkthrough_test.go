@@ -212,7 +212,7 @@ func startLocalRun(t *testing.T, root, dir string) *syncBuffer {
 	t.Helper()
 	out := &syncBuffer{}
 	cmd := exec.Command(filepath.Join(root, "bin", "localrun"), "--dir", dir, "--",
-		filepath.Join(root, "bin", "manager"), "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+		filepath.Join(root, "bin", "manager"), "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--callback-allow-unsigned")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
