@@ -64,7 +64,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.callbacks.CertDir, "callback-cert-dir", "", "Directory with tls.crt and tls.key for the callback server; empty serves plain HTTP (terminate TLS in front).")
 	fs.Int64Var(&o.callbacks.MaxBodyBytes, "callback-max-body-bytes", 64<<10, "Largest callback body accepted; larger ones are answered 413.")
 	fs.DurationVar(&o.callbacks.MaxClockSkew, "callback-max-clock-skew", time.Minute, "How far a signed callback's RequestTime may be from now.")
-	fs.DurationVar(&o.callbacks.AnswerDeadline, "callback-answer-deadline", 1500*time.Millisecond, "How long a callback waits for its status write before the answer is FAIL (the event stays queued); keep it under the Chat backend's 2s.")
+	fs.DurationVar(&o.callbacks.WriteTimeout, "callback-write-timeout", 10*time.Second, "How long a callback is held open waiting for its status write before the answer is FAIL (the event stays queued). Past the Chat backend's 2s it has timed out and, with its retry on, re-sends: never answering FAIL early is what makes it re-send.")
 	fs.BoolVar(&o.callbacks.AllowUnsigned, "callback-allow-unsigned", false, "Accept callbacks without a Sign for resources whose credentials Secret has no callbackToken; by default they are refused (401). For local development.")
 	fs.IntVar(&o.callbacks.QueueSize, "callback-queue-size", 10000, "Most events accepted but not yet written; more are answered FAIL.")
 	fs.DurationVar(&o.callbacks.ShutdownDelay, "callback-shutdown-delay", 5*time.Second, "On shutdown, how long to go on serving callbacks, marked not ready, while the Service stops sending them here.")
@@ -82,8 +82,8 @@ func parseFlags(args []string) (options, error) {
 func validate(o options) error {
 	cb := o.callbacks
 	switch {
-	case cb.AnswerDeadline <= 0 || cb.AnswerDeadline >= 2*time.Second:
-		return fmt.Errorf("--callback-answer-deadline %v must be above 0 and under the Chat backend's 2s timeout", cb.AnswerDeadline)
+	case cb.WriteTimeout < 2*time.Second || cb.WriteTimeout > time.Minute:
+		return fmt.Errorf("--callback-write-timeout %v must be from the Chat backend's 2s timeout to 1m", cb.WriteTimeout)
 	case cb.MaxBodyBytes <= 0:
 		return fmt.Errorf("--callback-max-body-bytes %d must be positive", cb.MaxBodyBytes)
 	case cb.MaxClockSkew <= 0:

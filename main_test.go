@@ -62,7 +62,7 @@ func TestHelpListsFlags(t *testing.T) {
 	}
 	for _, f := range []string{"kubeconfig", "metrics-bind-address", "metrics-secure", "metrics-cert-dir", "health-probe-bind-address", "leader-elect",
 		"callback-bind-address", "callback-path", "callback-cert-dir", "callback-max-body-bytes", "callback-max-clock-skew",
-		"callback-answer-deadline", "callback-allow-unsigned", "callback-queue-size", "callback-shutdown-delay", "callback-drain-timeout"} {
+		"callback-write-timeout", "callback-allow-unsigned", "callback-queue-size", "callback-shutdown-delay", "callback-drain-timeout"} {
 		if !strings.Contains(out.String(), "-"+f) {
 			t.Errorf("--help does not list --%s", f)
 		}
@@ -72,7 +72,7 @@ func TestHelpListsFlags(t *testing.T) {
 func TestBadFlagsFail(t *testing.T) {
 	for _, args := range [][]string{
 		{"--no-such-flag"},
-		{"--callback-answer-deadline=2s"}, // the Chat backend gives up at 2 s
+		{"--callback-write-timeout=1s"}, // under the Chat backend's 2 s: it would not re-send
 		{"--callback-queue-size=0"},
 		{"--callback-max-body-bytes=-1"},
 	} {

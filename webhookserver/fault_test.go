@@ -13,12 +13,14 @@ import (
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
 
-// While the API server is down, callbacks are answered FAIL within the Chat backend's
-// 2 s and kept queued; a shutdown stops accepting but waits for the queue; when the API
-// server is back, every event is written.
+// While the API server is down, callbacks are held open past the Chat backend's 2 s
+// (so that it times out and re-sends them), answered FAIL at the write timeout, and
+// kept queued; a shutdown stops accepting but waits for the queue; when the API server
+// is back, every event is written.
 func TestAPIServerOutage(t *testing.T) {
 	const token = "outage-token"
-	h := startServer(t, Options{DrainTimeout: 2 * time.Minute})
+	const writeTimeout = 3 * time.Second
+	h := startServer(t, Options{DrainTimeout: 2 * time.Minute, WriteTimeout: writeTimeout})
 	appID := newAppID()
 	accounts := []string{"@TOA#_out_0", "@TOA#_out_1", "@TOA#_out_2", "@TOA#_out_3", "@TOA#_out_4"}
 	oac := h.pool(env.Namespace(t), appID, token, accounts...)
@@ -47,8 +49,9 @@ func TestAPIServerOutage(t *testing.T) {
 			if code != http.StatusServiceUnavailable || a.ActionStatus != "FAIL" || a.ErrorCode == 0 {
 				t.Errorf("%s during the outage: HTTP %d %+v, want 503 FAIL", id, code, a)
 			}
-			if elapsed >= 2*time.Second {
-				t.Errorf("%s during the outage answered after %v, want under 2s", id, elapsed)
+			// A FAIL within 2 s would stop the Chat backend from re-sending.
+			if elapsed < writeTimeout || elapsed > writeTimeout+2*time.Second {
+				t.Errorf("%s during the outage answered after %v, want held for the write timeout, %v", id, elapsed, writeTimeout)
 			}
 		})
 	}
@@ -100,5 +103,58 @@ func TestAPIServerOutage(t *testing.T) {
 	}
 	if depth := testutil.ToFloat64(h.srv.metrics.queueDepth); depth != 0 {
 		t.Errorf("queue depth after drain = %v", depth)
+	}
+}
+
+// A callback whose write is late but lands within the write timeout is answered OK: the
+// request is held open rather than failed at the Chat backend's 2 s.
+func TestHeldCallbackIsAnsweredOKWhenItsWriteLands(t *testing.T) {
+	const token = "held-token"
+	h := startServer(t, Options{WriteTimeout: 50 * time.Second})
+	h.http.Timeout = time.Minute
+	appID := newAppID()
+	oac := h.pool(env.Namespace(t), appID, token, "@TOA#_held")
+	h.full(appID, token, "@TOA#_held", sampleEventTime) // reads the Secret while it can
+
+	if err := env.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			_ = env.StartAPIServer()
+		}
+	})
+	type result struct {
+		code int
+		a    answer
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, a, err := h.try(http.MethodPost, query(appID, CommandAccountFull, token, time.Now()), fullBody("@TOA#_held", sampleEventTime+1))
+		done <- result{code, a, err}
+	}()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if depth := testutil.ToFloat64(h.srv.metrics.queueDepth); depth != 1 {
+			return fmt.Errorf("queue depth %v, want the event queued", depth)
+		}
+		return nil
+	})
+	select {
+	case r := <-done:
+		t.Fatalf("answered while the API server is down: %+v", r)
+	default:
+	}
+	if err := env.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	r := <-done
+	if r.err != nil || r.code != http.StatusOK || r.a != answerOK {
+		t.Fatalf("held callback: HTTP %d %+v %v, want 200 OK once the write landed", r.code, r.a, r.err)
+	}
+	if a := accountStatus(stored(t, oac), "@TOA#_held"); a == nil || a.LastEventTime != sampleEventTime+1 {
+		t.Fatalf("after the held callback: %+v, want lastEventTime %d", a, sampleEventTime+1)
 	}
 }

@@ -63,9 +63,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 	if err != nil {
 		return fail(http.StatusBadRequest, resultBadRequest, err.Error())
 	}
-	// The answer must reach the Chat backend within 2 s; past the deadline the event
-	// stays queued and the answer is FAIL.
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.AnswerDeadline)
+	// Held up to WriteTimeout, well past the Chat backend's 2 s (see Options).
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.WriteTimeout)
 	defer cancel()
 
 	if cb.Command != CommandAccountFull {
@@ -191,9 +190,8 @@ func (s *Server) record(ctx context.Context, cb callback.Callback, targets []*ch
 			}
 			written = written || res.written
 		case <-ctx.Done():
-			// Still queued: the writer keeps trying until it is written. "After"
-			// callbacks are re-sent only on a timeout, not on FAIL, so the queue is
-			// the event's only copy; FAIL shows the failure in the console.
+			// Still queued: the writer keeps trying until it is written. The Chat
+			// backend gave up at 2 s and, with its retry on, has re-sent it.
 			return fail(http.StatusServiceUnavailable, resultUnavailable, "the event is queued but not yet recorded")
 		}
 	}

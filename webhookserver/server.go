@@ -45,10 +45,13 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxClockSkew is how far RequestTime may be from now; default 60 s.
 	MaxClockSkew time.Duration
-	// AnswerDeadline is how long a callback waits for its status write before the
-	// answer is FAIL (the event stays queued); default 1.5 s, inside the Chat
-	// backend's 2 s.
-	AnswerDeadline time.Duration
+	// WriteTimeout is how long a callback waits for its status write; default 10 s.
+	// Past the Chat backend's 2 s the backend has timed out, and re-sends the
+	// callback when its retry is on: holding the request rather than answering FAIL
+	// is what makes it re-send (it never re-sends on FAIL), so an event queued here
+	// and lost with the process comes back. When the write lands in time the answer
+	// is OK; else FAIL, and the event stays queued.
+	WriteTimeout time.Duration
 	// AllowUnsigned accepts callbacks without a Sign for resources whose Secret has
 	// no callbackToken; by default they are refused.
 	AllowUnsigned bool
@@ -84,8 +87,8 @@ func (o *Options) setDefaults() {
 	if o.MaxClockSkew <= 0 {
 		o.MaxClockSkew = time.Minute
 	}
-	if o.AnswerDeadline <= 0 {
-		o.AnswerDeadline = 1500 * time.Millisecond
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
 	}
 	if o.QueueSize <= 0 {
 		o.QueueSize = 10000
@@ -131,9 +134,6 @@ type Server struct {
 // (and may read from the same cache); apiReader reads Secrets and fresh objects.
 func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Options) (*Server, error) {
 	opts.setDefaults()
-	if opts.AnswerDeadline >= 2*time.Second {
-		return nil, fmt.Errorf("answer deadline %v must be under the Chat backend's 2s timeout", opts.AnswerDeadline)
-	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -210,10 +210,10 @@ func (s *Server) Start(ctx context.Context) error {
 		Handler:           s.route(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       2 * time.Minute, // the Chat backend keeps connections alive
+		WriteTimeout:      s.opts.WriteTimeout + 5*time.Second, // room for a held callback's answer
 		// "OPTIONS *" reaches the handler (and gets its 404) instead of Go's own answer.
 		DisableGeneralOptionsHandler: true,
+		IdleTimeout:                  2 * time.Minute, // the Chat backend keeps connections alive
 		MaxHeaderBytes:               16 << 10,
 		ErrorLog:                     log.New(logWriter{s.log}, "", 0),
 		BaseContext:                  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
