@@ -97,6 +97,9 @@ func Parse(query url.Values, raw []byte, notAfter int64) (Callback, error) {
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return cb, badRequest("body is not a JSON object")
 	}
+	if dup := duplicateKey(raw); dup != "" {
+		return cb, badRequest("body has %s more than once", dup)
+	}
 	command, err := stringField(fields, "CallbackCommand")
 	if err != nil {
 		return cb, err
@@ -127,6 +130,33 @@ func Parse(query url.Values, raw []byte, notAfter int64) (Callback, error) {
 		return cb, badRequest("EventTime is in the future")
 	}
 	return cb, nil
+}
+
+// duplicateKey returns a top-level key that a JSON object holds more than once, or "".
+// encoding/json would silently keep the last one; which one the sender meant is
+// anyone's guess. raw must be a valid JSON object.
+func duplicateKey(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // stringField returns a required, non-empty string field of a JSON object.

@@ -91,6 +91,8 @@ func TestParseBadInput(t *testing.T) {
 		{"no CallbackCommand", "SdkAppid=1", sampleBody, "CallbackCommand is required"},
 		{"Sign twice", sampleQuery + "&Sign=a&Sign=b&RequestTime=1", sampleBody, "Sign is given more than once"},
 		{"empty body", sampleQuery, "", "not a JSON object"},
+		{"duplicate key", sampleQuery, `{"CallbackCommand":"OfficialAccount.CallbackAfterOfficialAccountFull","Official_Account":"@TOA#_a","Official_Account":"@TOA#_b","EventTime":1}`, "Official_Account more than once"},
+		{"duplicate key, other command", "SdkAppid=1&CallbackCommand=x", `{"CallbackCommand":"x","CallbackCommand":"x"}`, "CallbackCommand more than once"},
 		{"body not JSON", sampleQuery, "CallbackCommand=x", "not a JSON object"},
 		{"body a JSON array", sampleQuery, `[1,2]`, "not a JSON object"},
 		{"body with trailing garbage", sampleQuery, sampleBody + "}", "not a JSON object"},
