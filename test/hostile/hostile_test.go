@@ -697,18 +697,22 @@ func (f *fixture) slowBody() <-chan slowResult {
 	body := fullBody(accountA, f.baseET)
 	head := fmt.Sprintf("POST %s?%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
 		path, values(appA, full, token, time.Now()).Encode(), f.addr, len(body))
-	return f.trickle(head, body)
+	return f.trickle(head, strings.Split(body, ""))
 }
 
 // slowHeaders sends a request line and then one header line every 500 ms, forever.
 func (f *fixture) slowHeaders() <-chan slowResult {
 	head := fmt.Sprintf("POST %s?%s HTTP/1.1\r\nHost: %s\r\n", path, values(appA, full, token, time.Now()).Encode(), f.addr)
-	return f.trickle(head, strings.Repeat("X-Slow: 1\r\n", 1000))
+	lines := make([]string, 1000)
+	for i := range lines {
+		lines[i] = "X-Slow: 1\r\n"
+	}
+	return f.trickle(head, lines)
 }
 
-// trickle writes head, then rest in small pieces every 500 ms, until the server
-// answers or closes the connection; it gives up after 20 s.
-func (f *fixture) trickle(head, rest string) <-chan slowResult {
+// trickle writes head, then one of pieces every 500 ms, until the server answers or
+// closes the connection; it gives up after 20 s.
+func (f *fixture) trickle(head string, pieces []string) <-chan slowResult {
 	out := make(chan slowResult, 1)
 	go func() {
 		start := time.Now()
@@ -724,17 +728,13 @@ func (f *fixture) trickle(head, rest string) <-chan slowResult {
 			if _, err := io.WriteString(conn, head); err != nil {
 				return
 			}
-			piece := 1
-			if strings.HasPrefix(rest, "X-") {
-				piece = len("X-Slow: 1\r\n")
-			}
-			for i := 0; i+piece <= len(rest); i += piece {
+			for _, p := range pieces {
 				select {
 				case <-stop:
 					return
 				case <-time.After(500 * time.Millisecond):
 				}
-				if _, err := io.WriteString(conn, rest[i:i+piece]); err != nil {
+				if _, err := io.WriteString(conn, p); err != nil {
 					return
 				}
 			}
