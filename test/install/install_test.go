@@ -246,6 +246,31 @@ func TestInstallYAML(t *testing.T) {
 		}
 	})
 
+	// The operator only reads Secrets (the receiver GETs callbackToken, the
+	// reconciler watches credentials): a right to write them would let a compromised
+	// manager change or delete any credentials of the cluster.
+	t.Run("no write rights on Secrets", func(t *testing.T) {
+		writes := []string{"create", "update", "patch", "delete", "deletecollection"}
+		check := func(kind, name string, rules []rbacv1.PolicyRule) {
+			for i, r := range rules {
+				if !slices.Contains(r.APIGroups, "") || !slices.Contains(r.Resources, "secrets") {
+					continue
+				}
+				for _, v := range r.Verbs {
+					if slices.Contains(writes, strings.ToLower(v)) {
+						t.Errorf("%s %s rule %d grants %q on secrets: %+v", kind, name, i, v, r)
+					}
+				}
+			}
+		}
+		for _, r := range typed[rbacv1.ClusterRole](t, objs, "ClusterRole") {
+			check("ClusterRole", r.Name, r.Rules)
+		}
+		for _, r := range typed[rbacv1.Role](t, objs, "Role") {
+			check("Role", r.Namespace+"/"+r.Name, r.Rules)
+		}
+	})
+
 	d, c := manager(t, objs)
 	pod := d.Spec.Template.Spec
 
