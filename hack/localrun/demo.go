@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,7 +58,7 @@ func (d *demo) notify(w http.ResponseWriter, r *http.Request) {
 	// Check the signature as a receiver should (docs/notifications.md).
 	ts, err := strconv.ParseInt(r.Header.Get("X-OAC-Timestamp"), 10, 64)
 	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute ||
-		r.Header.Get("X-OAC-Signature") != "sha256="+notify.WebhookSignature(d.signingKey, ts, body) {
+		!hmac.Equal([]byte(r.Header.Get("X-OAC-Signature")), []byte("sha256="+notify.WebhookSignature(d.signingKey, ts, body))) {
 		fmt.Fprintln(d.out, "sink: refused a message with a bad signature")
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
