@@ -85,22 +85,12 @@ func TestBadFlagsFail(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // The manager binary serves callbacks, records them, exposes their metrics on the
 // metrics endpoint (plain HTTP here, with --metrics-secure=false), and exits cleanly
 // on SIGTERM.
 func TestManagerServesCallbacks(t *testing.T) {
 	kcPath := env.KubeConfigFile(t)
-	callbacks, metrics, probes := freePort(t), freePort(t), freePort(t)
+	callbacks, metrics, probes := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	cmd, out := manager(t, "--kubeconfig", kcPath, "--callback-bind-address", callbacks,
 		"--metrics-bind-address", metrics, "--metrics-secure=false", "--health-probe-bind-address", probes, "--callback-path", "/chat")
 	if err := cmd.Start(); err != nil {
@@ -276,8 +266,8 @@ func TestMetricsNeedAuthorizedServiceAccount(t *testing.T) {
 	}
 	https := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 
-	callbacks, metrics := freePort(t), freePort(t)
-	startManager(t, freePort(t), "--kubeconfig", env.KubeConfigFile(t), "--callback-bind-address", callbacks,
+	callbacks, metrics := testenv.FreePort(t), testenv.FreePort(t)
+	startManager(t, testenv.FreePort(t), "--kubeconfig", env.KubeConfigFile(t), "--callback-bind-address", callbacks,
 		"--metrics-bind-address", metrics, "--metrics-cert-dir", certDir)
 
 	// One callback, so that oacapacity_callbacks_total has a series: an unknown app.

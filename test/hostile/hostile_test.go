@@ -158,7 +158,7 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 
-	f.addr, f.probes = freePort(t), freePort(t)
+	f.addr, f.probes = testenv.FreePort(t), testenv.FreePort(t)
 	log := startManager(t, manager, f.probes, "--callback-bind-address", f.addr,
 		"--callback-max-body-bytes", strconv.Itoa(maxBody), "--callback-max-clock-skew", "1m")
 
@@ -260,7 +260,7 @@ func TestHostileInput(t *testing.T) {
 			t.Skip("bin/manager has no --callback-allow-unsigned flag")
 		}
 		g := *f
-		g.addr, g.probes = freePort(t), freePort(t)
+		g.addr, g.probes = testenv.FreePort(t), testenv.FreePort(t)
 		startManager(t, manager, g.probes, "--callback-bind-address", g.addr, "--callback-allow-unsigned")
 		et := f.baseET + 2000
 		testenv.Eventually(t, 30*time.Second, func() error { // 403 until its cache has app B
@@ -769,9 +769,9 @@ func managerBinary(t *testing.T) string {
 
 // startManager runs bin/manager against envtest and waits until it is ready. It is
 // stopped with SIGTERM when the test ends.
-func startManager(t *testing.T, bin, probes string, args ...string) *syncBuffer {
+func startManager(t *testing.T, bin, probes string, args ...string) *testenv.Buffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	args = append([]string{"--kubeconfig", env.KubeConfigFile(t), "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address", probes,
 		"--callback-shutdown-delay=100ms", "--callback-drain-timeout=5s"}, args...)
@@ -809,16 +809,6 @@ func startManager(t *testing.T, bin, probes string, args ...string) *syncBuffer 
 		return nil
 	})
 	return out
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func get(t *testing.T, o *chatv1alpha1.OfficialAccountCapacity) *chatv1alpha1.OfficialAccountCapacity {
@@ -868,21 +858,4 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

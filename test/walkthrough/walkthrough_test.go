@@ -6,7 +6,6 @@ package walkthrough
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -208,9 +206,9 @@ func printedWalkthrough(out string) []string {
 // startLocalRun starts make run's local mode as hack/run.sh does, with its kubeconfig
 // in dir, and stops it, gracefully, when the test ends. The manager's metrics and
 // probes are off: the walkthrough does not use them, and their ports stay free.
-func startLocalRun(t *testing.T, root, dir string) *syncBuffer {
+func startLocalRun(t *testing.T, root, dir string) *testenv.Buffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd := exec.Command(filepath.Join(root, "bin", "localrun"), "--dir", dir, "--",
 		filepath.Join(root, "bin", "manager"), "--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0", "--callback-allow-unsigned")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, out, out
@@ -233,21 +231,4 @@ func startLocalRun(t *testing.T, root, dir string) *syncBuffer {
 		}
 	})
 	return out
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
