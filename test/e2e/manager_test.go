@@ -28,7 +28,7 @@ const leaseName = "oa-capacity-operator.chat.oacapacity.io"
 type manager struct {
 	t         *testing.T
 	name      string
-	args      []string
+	args      func() []string
 	callbacks string // host:port of the callback server
 	metrics   string // host:port of the plain-HTTP metrics endpoint
 	probes    string // host:port of /healthz and /readyz
@@ -49,14 +49,17 @@ func replicas(t *testing.T, n int, kubeconfig, leaseNS string, extra ...string) 
 	t.Helper()
 	var ms []*manager
 	for i := range n {
-		m := &manager{t: t, name: fmt.Sprintf("manager-%d", i), callbacks: freePort(t), metrics: freePort(t), probes: freePort(t), log: &syncBuffer{}}
-		m.args = append([]string{
-			"--kubeconfig", kubeconfig,
-			"--leader-elect", "--leader-election-namespace", leaseNS,
-			"--callback-bind-address", m.callbacks,
-			"--metrics-bind-address", m.metrics, "--metrics-secure=false",
-			"--health-probe-bind-address", m.probes,
-		}, extra...)
+		m := &manager{t: t, name: fmt.Sprintf("manager-%d", i), log: &syncBuffer{}}
+		m.ports()
+		m.args = func() []string {
+			return append([]string{
+				"--kubeconfig", kubeconfig,
+				"--leader-elect", "--leader-election-namespace", leaseNS,
+				"--callback-bind-address", m.callbacks,
+				"--metrics-bind-address", m.metrics, "--metrics-secure=false",
+				"--health-probe-bind-address", m.probes,
+			}, extra...)
+		}
 		ms = append(ms, m)
 	}
 	t.Cleanup(func() {
@@ -74,25 +77,42 @@ func replicas(t *testing.T, n int, kubeconfig, leaseNS string, extra ...string) 
 		}
 	})
 	// Started together, as a Deployment's pods are.
-	var wg sync.WaitGroup
 	for _, m := range ms {
 		m.launch()
 	}
 	for _, m := range ms {
-		wg.Go(func() { m.waitReady() })
+		m.waitReady()
 	}
-	wg.Wait()
 	return ms
+}
+
+var (
+	portsMu sync.Mutex
+	used    = map[string]bool{}
+)
+
+// ports picks free loopback ports for the manager, never one handed out before in
+// this run.
+func (m *manager) ports() {
+	m.callbacks, m.metrics, m.probes = freePort(m.t), freePort(m.t), freePort(m.t)
 }
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !used[addr] {
+			used[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // launch starts the process, in a process group of its own so that a signal meant
@@ -102,7 +122,7 @@ func (m *manager) launch() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fmt.Fprintf(m.log, "--- e2e: start %s\n", m.name)
-	cmd := exec.Command(managerBin, m.args...)
+	cmd := exec.Command(managerBin, m.args()...)
 	cmd.Stdout, cmd.Stderr = m.log, m.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -120,23 +140,47 @@ func (m *manager) launch() {
 	}()
 }
 
-// waitReady waits for /readyz.
+// waitReady waits for /readyz. A manager that could not bind a port (another process
+// took it since freePort) gets new ones and is started again.
 func (m *manager) waitReady() {
 	m.t.Helper()
-	testenv.Eventually(m.t, 60*time.Second, func() error {
-		if m.hasExited() {
-			return fmt.Errorf("%s exited while starting:\n%s", m.name, tail(m.log.String(), 30))
+	for try := 0; ; try++ {
+		err := m.pollReady()
+		if err == nil {
+			return
 		}
+		if try < 3 && strings.Contains(err.Error(), "address already in use") {
+			m.ports()
+			m.launch()
+			continue
+		}
+		m.t.Fatal(err)
+	}
+}
+
+func (m *manager) pollReady() error {
+	deadline := time.Now().Add(60 * time.Second)
+	for interval := 10 * time.Millisecond; ; interval = min(2*interval, 200*time.Millisecond) {
+		m.mu.Lock()
+		exited := m.exited
+		m.mu.Unlock()
 		resp, err := http.Get("http://" + m.probes + "/readyz")
-		if err != nil {
-			return err
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s readyz: HTTP %d", m.name, resp.StatusCode)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s readyz: HTTP %d", m.name, resp.StatusCode)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after 60s: %v", m.name, err)
 		}
-		return nil
-	})
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited while starting:\n%s", m.name, tail(m.log.String(), 30))
+		case <-time.After(interval):
+		}
+	}
 }
 
 // start starts the manager again after kill or term, and waits until it is ready.
