@@ -164,3 +164,101 @@ func TestChatAPIFaults(t *testing.T) {
 	}
 	t.Logf("step 5: %d reads in %v of HTTP 500", n, window)
 }
+
+// Notification targets fail: 5xx twice, 429 with Retry-After, an answer slower than
+// the 5 s attempt timeout, a 400 (permanent), and 503 for good. The first three get
+// the message exactly once, within one delivery's 3 tries (Retry-After honoured);
+// the 400 is tried once, then the target is blocked; the lasting 503 is retried in
+// rounds of 3 tries with backoff between rounds, and its status counts the failures.
+func TestNotificationTargetFaults(t *testing.T) {
+	onSharedPlane(t)
+	w := newWorld(t, env)
+	const a, b = "@TOA#_notify_a", "@TOA#_notify_b"
+	names := []string{"flaky", "ratelimited", "slow", "refuses", "down"}
+	sinks := map[string]*sink{}
+	var targets []chatv1alpha1.NotifyTarget
+	for _, n := range names {
+		sinks[n] = newSink(t, w, n+"-hook")
+		targets = append(targets, chatv1alpha1.NotifyTarget{Name: n, Type: chatv1alpha1.NotifyWebhook, SecretRef: &chatv1alpha1.LocalObjectReference{Name: n + "-hook"}})
+	}
+	sinks["flaky"].then(sinkStep{status: http.StatusBadGateway}, sinkStep{status: http.StatusServiceUnavailable})
+	sinks["ratelimited"].then(sinkStep{status: http.StatusTooManyRequests, retryAfter: "1"})
+	sinks["slow"].then(sinkStep{hold: make(chan struct{})}) // never released: the sender gives up
+	sinks["refuses"].then(sinkStep{status: http.StatusBadRequest})
+	var down []sinkStep
+	for range 1000 {
+		down = append(down, sinkStep{status: http.StatusServiceUnavailable})
+	}
+	sinks["down"].then(down...)
+	w.resource("pool", []string{a, b}, func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+		s.ChatAPI = nil
+		s.Notify = targets
+	})
+	ms := replicas(t, 1, env.KubeConfigFile(t), w.ns)
+	leader(t, ms, 60*time.Second)
+	bk := newBackend(w.appID, w.token)
+	waitServing(t, bk, ms...)
+	w.wait("pool", 30*time.Second, func(oac *chatv1alpha1.OfficialAccountCapacity) error {
+		if oac.Status.ActiveAccount != a {
+			return fmt.Errorf("not reconciled yet")
+		}
+		return nil
+	})
+	start := time.Now().Add(-time.Minute).Unix() * 1000
+	if d := bk.full(context.Background(), to(ms[0]), a, start); d.outcome != outcomeOK {
+		t.Fatalf("callback not accepted: %v", d)
+	}
+	id := fmt.Sprintf("%s/pool/%s/%d/full", w.ns, a, start)
+
+	oac := w.wait("pool", 60*time.Second, func(oac *chatv1alpha1.OfficialAccountCapacity) error {
+		for _, n := range []string{"flaky", "ratelimited", "slow"} {
+			if s := notification(oac, n); s == nil || s.LastNotifiedEpisode != id || len(s.Pending) != 0 || s.Failures != 0 || s.LastError != "" {
+				return fmt.Errorf("%s: %+v", n, s)
+			}
+		}
+		if s := notification(oac, "down"); s == nil || s.Failures < 2 {
+			return fmt.Errorf("down has not failed two rounds yet: %+v", s)
+		}
+		return nil
+	})
+	for _, n := range []string{"flaky", "ratelimited", "slow"} {
+		if got := sinks[n].accepted(); len(got) != 1 || got[id] != 1 {
+			t.Errorf("%s accepted %v, want %s once", n, got, id)
+		}
+	}
+	if got := sinks["flaky"].got(); len(got) != 3 {
+		t.Errorf("flaky got %d tries, want 3:%v", len(got), sinks["flaky"])
+	}
+	if got := sinks["ratelimited"].got(); len(got) != 2 || got[1].at.Sub(got[0].at) < 900*time.Millisecond {
+		t.Errorf("ratelimited: want 2 tries at least Retry-After (1 s) apart:%v", sinks["ratelimited"])
+	}
+	if got := sinks["slow"].got(); len(got) != 2 || got[1].at.Sub(got[0].at) < 4500*time.Millisecond {
+		t.Errorf("slow: want 2 tries, the second after the 5 s attempt timeout:%v", sinks["slow"])
+	}
+
+	// The 400 is permanent: one try, then the target is blocked with the message kept.
+	ref := notification(oac, "refuses")
+	if got := sinks["refuses"].got(); len(got) != 1 {
+		t.Errorf("refuses got %d tries, want 1:%v", len(got), sinks["refuses"])
+	}
+	if ref.Failures != 1 || !strings.Contains(ref.LastError, "400") || ref.BlockedConfig == "" || len(ref.Pending) != 1 || ref.Pending[0].ID != id {
+		t.Errorf("refuses: status %+v, want 1 failure, a 400 lastError, blockedConfig, the message pending", ref)
+	}
+
+	// The lasting 503: 3 tries a round; rounds apart by the backoff (2 s doubling).
+	dn := notification(oac, "down")
+	got := sinks["down"].got()
+	if len(got) < 3*int(dn.Failures) || len(got) > 3*int(dn.Failures+1) || !strings.Contains(dn.LastError, "503") || dn.BlockedConfig != "" || len(dn.Pending) != 1 {
+		t.Errorf("down: %d tries for %d failed rounds (want 3 a round), status %+v", len(got), dn.Failures, dn)
+	}
+	if len(got) >= 4 && got[3].at.Sub(got[2].at) < 1500*time.Millisecond {
+		t.Errorf("down: the second round came %v after the first, want the backoff (2 s)", got[3].at.Sub(got[2].at))
+	}
+
+	ev := strings.Join(w.events(), "\n")
+	for _, want := range []string{"NotificationFailed Notify refuses", "NotificationFailed Notify down", "NotificationSent Notify flaky " + id} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("no event %q in:\n%s", want, ev)
+		}
+	}
+}
