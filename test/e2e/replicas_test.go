@@ -114,7 +114,10 @@ func TestTwoReplicasSplitCallbacks(t *testing.T) {
 	}
 	for _, m := range ms {
 		for _, l := range m.logLines() {
-			if l.Level == "error" {
+			// client-go logs the lost race of two replicas creating the Lease at
+			// once at error level; it is leader election working, not a fault.
+			lostRace := l.Logger == "leaderelection" && l.Msg == "Error initially creating lease lock" && strings.Contains(l.Error, "already exists")
+			if l.Level == "error" && !lostRace {
 				t.Errorf("%s logged an error: %s", m.name, l.Raw)
 			}
 		}
