@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -176,7 +177,8 @@ func run(args []string) error {
 	}
 	// The callback receiver runs on every replica.
 	o.callbacks.Logger = ctrl.Log
-	if _, err := webhookserver.AddToManager(mgr, o.callbacks); err != nil {
+	callbacks, err := webhookserver.AddToManager(mgr, o.callbacks)
+	if err != nil {
 		return fmt.Errorf("set up callback server: %w", err)
 	}
 	// The reconciler runs on the leader only.
@@ -204,7 +206,16 @@ func run(args []string) error {
 
 	log.Info("starting manager", "metricsAddress", o.metricsAddr, "metricsSecure", o.metricsSecure, "probeAddress", o.probeAddr,
 		"callbackAddress", o.callbacks.BindAddress, "callbackPath", o.callbacks.Path, "leaderElection", o.leaderElect)
-	if err := mgr.Start(ctx); err != nil {
+	err = mgr.Start(ctx)
+	// A lost leader Lease stops the manager at once, without the graceful shutdown; the
+	// callback server, which every replica runs, still finishes its own, so that the
+	// events it accepted are written rather than lost with the process.
+	waitCtx, cancel := context.WithTimeout(context.Background(), shutdown)
+	defer cancel()
+	if werr := callbacks.Wait(waitCtx); werr != nil {
+		log.Error(werr, "exiting before the callback queue was written")
+	}
+	if err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}
 	return nil

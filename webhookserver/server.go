@@ -127,6 +127,7 @@ type Server struct {
 	mu       sync.Mutex
 	addr     net.Addr
 	ready    chan struct{}
+	stopped  chan struct{}
 	stopping atomic.Bool
 }
 
@@ -150,6 +151,7 @@ func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Opt
 		unsigned:        newOnceEvery(opts.LogInterval, 1024, opts.Now),
 		credFailures:    newOnceEvery(time.Minute, 1024, opts.Now),
 		ready:           make(chan struct{}),
+		stopped:         make(chan struct{}),
 	}, nil
 }
 
@@ -190,6 +192,18 @@ func (s *Server) ReadyCheck(_ *http.Request) error {
 	return nil
 }
 
+// Wait waits until Start has returned, or ctx ends. A manager that loses its leader
+// Lease stops without waiting for its runnables; the process waits here so that the
+// callbacks in flight are answered and the queue is written before it exits.
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case <-s.stopped:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("callback server still stopping: %w", ctx.Err())
+	}
+}
+
 // Addr waits until the server listens and returns its address, or nil when ctx ends
 // first.
 func (s *Server) Addr(ctx context.Context) net.Addr {
@@ -206,6 +220,7 @@ func (s *Server) Addr(ctx context.Context) net.Addr {
 // Start serves callbacks until ctx ends; then it stops accepting connections, lets the
 // callbacks in flight finish, and writes the queued events before it returns.
 func (s *Server) Start(ctx context.Context) error {
+	defer close(s.stopped)
 	srv := &http.Server{
 		Handler:           s.route(),
 		ReadHeaderTimeout: 5 * time.Second,
