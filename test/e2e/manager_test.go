@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,7 +32,7 @@ type manager struct {
 	metrics   string // host:port of the plain-HTTP metrics endpoint
 	probes    string // host:port of /healthz and /readyz
 
-	log *syncBuffer
+	log *testenv.Buffer
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -49,7 +48,7 @@ func replicas(t *testing.T, n int, kubeconfig, leaseNS string, extra ...string) 
 	t.Helper()
 	var ms []*manager
 	for i := range n {
-		m := &manager{t: t, name: fmt.Sprintf("manager-%d", i), log: &syncBuffer{}}
+		m := &manager{t: t, name: fmt.Sprintf("manager-%d", i), log: &testenv.Buffer{}}
 		m.ports()
 		m.args = func() []string {
 			return append([]string{
@@ -357,24 +356,6 @@ func parseLog(s string) []logLine {
 		out = append(out, l)
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and the test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tail(s string, n int) string {
