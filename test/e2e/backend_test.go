@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/oacapacity/oa-capacity-operator/webhookserver/callback"
@@ -20,8 +21,10 @@ import (
 // backend simulates the Chat backend's webhook client with the console's retry on:
 // each callback is signed with the app's token (callback.Sign), sent with a 2 s
 // timeout, and sent again ONLY when it timed out, never on a FAIL answer nor on a
-// refused or reset connection. How many times Tencent re-sends is not documented;
-// maxAttempts (the first included) bounds it here.
+// reset connection. A refused connection (no process listens: a replica that exited)
+// is what the load balancer in front of the replicas takes care of, by trying the
+// next one; pick plays that part. How many times Tencent re-sends is not
+// documented; maxAttempts (the first included) bounds it here.
 type backend struct {
 	appID       int64
 	token       string
@@ -91,6 +94,14 @@ func (b *backend) full(ctx context.Context, pick func(attempt int) string, accou
 		switch {
 		case a.timedOut && ctx.Err() == nil:
 			continue // the one case the backend sends again
+		case errors.Is(a.err, syscall.ECONNREFUSED) && ctx.Err() == nil:
+			// Nothing was sent: the load balancer tries the next replica, after a
+			// moment if that one is restarting too (a pace, not a synchronisation).
+			select {
+			case <-time.After(250 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			continue
 		case a.err != nil && a.timedOut:
 			d.outcome = outcomeTimedOut
 		case a.err != nil:
