@@ -59,6 +59,14 @@ func newWorld(t *testing.T, e *testenv.Env) *world {
 			t.Errorf("malformed REST requests: %+v", m)
 		}
 	})
+	// envtest has no namespace controller: a deleted namespace stays Terminating with
+	// its objects, which the next test's managers (they watch the whole cluster)
+	// would go on reconciling, failing to emit events there. The resources go first.
+	t.Cleanup(func() {
+		if err := e.Client.DeleteAllOf(context.Background(), &chatv1alpha1.OfficialAccountCapacity{}, client.InNamespace(w.ns)); err != nil {
+			t.Errorf("delete the test's resources: %v", err)
+		}
+	})
 	// Registered after the namespace, so it runs before the namespace is deleted.
 	t.Cleanup(func() { w.collect() })
 	w.createSecret("chat-app", map[string]string{
