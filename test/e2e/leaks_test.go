@@ -82,7 +82,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	found, secrets, signs, texts := leaks.find()
 	t.Logf("checked %d texts for %d secrets and %d Signs", texts, secrets, signs)
 	if texts == 0 {
-		t.Log("no other test ran: nothing to check")
+		t.Skip("no other test ran: nothing to check (run it with the others)")
 	}
 	for _, f := range found {
 		t.Errorf("leaked: %s", f)
