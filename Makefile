@@ -67,6 +67,11 @@ test: verify-generated verify-fmt vet envtest build image build-installer ## Run
 		go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "./$${t%%:*}"; \
 	done
 
+.PHONY: loadtest
+loadtest: build ## Load the real manager on a local control plane against a bare baseline in the same run (docs/performance.md); flags in LOADTEST_ARGS.
+	$(GOBUILD) -o $(LOCALBIN)/loadtest ./hack/loadtest
+	$(LOCALBIN)/loadtest --manager $(LOCALBIN)/manager $(LOADTEST_ARGS)
+
 .PHONY: bench
 bench: benchstat ## Run the benchmarks 10 times; compare runs with bin/benchstat.
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -run='^$$' -bench=. -benchmem -count=10 ./... | tee bench.txt
