@@ -57,6 +57,10 @@ type Options struct {
 	AllowUnsigned bool
 	// QueueSize bounds the events accepted but not yet written; default 10000.
 	QueueSize int
+	// MaxConcurrentWrites bounds the status writes in flight, all resources
+	// together; default 8. Events that arrive while their resource waits for a
+	// slot join its next write, so a burst costs about one write per resource.
+	MaxConcurrentWrites int
 	// ShutdownDelay is how long the server goes on serving, marked not ready, after
 	// it is told to stop; default 5 s.
 	ShutdownDelay time.Duration
@@ -92,6 +96,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.QueueSize <= 0 {
 		o.QueueSize = 10000
+	}
+	if o.MaxConcurrentWrites <= 0 {
+		o.MaxConcurrentWrites = 8
 	}
 	if o.ShutdownDelay <= 0 {
 		o.ShutdownDelay = 5 * time.Second
@@ -143,7 +150,7 @@ func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Opt
 		opts:            opts,
 		cache:           cache,
 		tokens:          newTokens(apiReader, opts.Now),
-		recorder:        newRecorder(c, apiReader, m, log, opts.QueueSize),
+		recorder:        newRecorder(c, apiReader, m, log, opts.QueueSize, opts.MaxConcurrentWrites),
 		metrics:         m,
 		log:             log,
 		unknownAccounts: newOnceEvery(opts.LogInterval, 1024, opts.Now),
