@@ -214,6 +214,9 @@ func (s *Server) record(ctx context.Context, cb callback.Callback, targets []*ch
 // lookup finds resources by a field index of the cache. The objects are the cache's
 // own (not copies), so they must only be read.
 func (s *Server) lookup(ctx context.Context, index, key string) ([]*chatv1alpha1.OfficialAccountCapacity, error) {
+	if out, ok := s.index.get(index, key); ok {
+		return out, nil
+	}
 	var list chatv1alpha1.OfficialAccountCapacityList
 	if err := s.cache.List(ctx, &list, client.MatchingFields{index: key}, client.UnsafeDisableDeepCopy); err != nil {
 		s.log.Error(err, "look up resources in the cache", "index", index, "key", key)

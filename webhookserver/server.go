@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -122,6 +123,7 @@ func (o *Options) setDefaults() {
 type Server struct {
 	opts     Options
 	cache    client.Reader
+	index    resourceIndex // the cache's indexes as maps, when cache has informers
 	tokens   *tokens
 	recorder *recorder
 	metrics  *metrics
@@ -236,6 +238,13 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}()
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate}
+	}
+
+	if informers, ok := s.cache.(cache.Informers); ok {
+		if err := s.index.start(ctx, informers); err != nil {
+			// Lookups go on through the cache's List.
+			s.log.Error(err, "cannot index resources in memory; looking them up in the cache")
+		}
 	}
 
 	ln, err := net.Listen("tcp", s.opts.BindAddress)
