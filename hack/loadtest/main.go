@@ -109,8 +109,11 @@ type harness struct {
 	cms      *cmWatch
 	out      io.Writer
 
-	dupP99 []time.Duration // of the manager in the duplicate phase, per round
-	dupEvs []event
+	dupP99   []time.Duration // of the manager in the duplicate phase, per round
+	dupEvs   []event
+	dupRatio []float64 // p99 manager/baseline in the duplicate phase, per round
+
+	restCfg *rest.Config
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -164,6 +167,7 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	restCfg = rest.CopyConfig(restCfg)
+	h.restCfg = restCfg
 	restCfg.QPS = -1 // no client-side throttling: creating 10,000 resources must not wait on it
 	scheme, err := newScheme()
 	if err != nil {
@@ -464,10 +468,13 @@ func (h *harness) printRun(label string, st runStats) {
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
-// cpuSeconds is the CPU time (user and system) used so far by the processes of the
-// given command names, by name: what bounds a figure shows in where the CPU went.
+// cpuSeconds is the CPU time (user and system) used so far by this process and its
+// children (the control plane, the manager, the baseline), by command name, and by
+// the whole machine ("machine"): what bounds a figure shows in where the CPU went.
+// Others' processes of the same names (a test suite's envtest) are not counted.
 func cpuSeconds(names ...string) map[string]float64 {
 	out := map[string]float64{}
+	self := strconv.Itoa(os.Getpid())
 	dirs, _ := os.ReadDir("/proc")
 	for _, d := range dirs {
 		if _, err := strconv.Atoi(d.Name()); err != nil {
@@ -487,12 +494,24 @@ func cpuSeconds(names ...string) map[string]float64 {
 			continue
 		}
 		f := strings.Fields(s[end+1:])
-		if len(f) < 13 {
+		if len(f) < 13 || d.Name() != self && f[1] != self {
 			continue
 		}
 		ut, _ := strconv.ParseFloat(f[11], 64)
 		st, _ := strconv.ParseFloat(f[12], 64)
 		out[comm] += (ut + st) / 100 // USER_HZ
+	}
+	// The whole machine: other work on it shows as CPU none of these used.
+	if raw, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(raw), "\n")
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+		for i := 1; i < len(f) && i <= 8; i++ {
+			if i == 4 || i == 5 { // idle, iowait
+				continue
+			}
+			v, _ := strconv.ParseFloat(f[i], 64)
+			out["machine"] += v / 100
+		}
 	}
 	return out
 }
@@ -502,8 +521,70 @@ var cpuNames = []string{"kube-apiserver", "etcd", "manager", "loadtest"}
 // cpuDelta formats the CPU seconds used between two cpuSeconds readings.
 func cpuDelta(a, b map[string]float64) string {
 	var parts []string
+	ours := 0.0
 	for _, n := range cpuNames {
 		parts = append(parts, fmt.Sprintf("%s %.2fs", n, b[n]-a[n]))
+		ours += b[n] - a[n]
 	}
-	return "CPU " + strings.Join(parts, ", ")
+	return fmt.Sprintf("CPU %s; the rest of the machine %.2fs", strings.Join(parts, ", "), b["machine"]-a["machine"]-ours)
+}
+
+// apiRequests is kube-apiserver's apiserver_request_total now, summed by verb,
+// resource and subresource ("PATCH officialaccountcapacities/status"): what the API
+// server spent a phase on.
+func (h *harness) apiRequests() map[string]float64 {
+	hc, err := rest.HTTPClientFor(h.restCfg)
+	if err != nil {
+		return nil
+	}
+	resp, err := hc.Get(strings.TrimSuffix(h.restCfg.Host, "/") + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(string(raw)) {
+		rest, ok := strings.CutPrefix(line, "apiserver_request_total{")
+		if !ok {
+			continue
+		}
+		end := strings.Index(rest, "}")
+		if end < 0 {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(rest[:end], ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			labels[k] = strings.Trim(v, `"`)
+		}
+		if labels["verb"] == "WATCH" || labels["resource"] == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest[end+1:]), 64)
+		if err != nil {
+			continue
+		}
+		key := labels["verb"] + " " + labels["resource"]
+		if labels["subresource"] != "" {
+			key += "/" + labels["subresource"]
+		}
+		out[key] += v
+	}
+	return out
+}
+
+// apiDelta formats the API requests made between two apiRequests readings.
+func apiDelta(a, b map[string]float64) string {
+	var parts []string
+	for k, v := range b {
+		if d := v - a[k]; d >= 1 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", k, d))
+		}
+	}
+	slices.Sort(parts)
+	return "API requests: " + strings.Join(parts, ", ")
 }
