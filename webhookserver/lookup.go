@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -28,6 +29,7 @@ type resourceIndex struct {
 	mu     sync.RWMutex
 	byKey  map[string]map[types.UID]*chatv1alpha1.OfficialAccountCapacity
 	synced func() bool // nil until the handler is registered
+	ready  atomic.Bool // synced returned true once: it stays so
 }
 
 var indexedNames = []string{index.AppAccount, index.App}
@@ -112,8 +114,11 @@ func (x *resourceIndex) update(old, cur *chatv1alpha1.OfficialAccountCapacity) {
 func (x *resourceIndex) get(name, key string) (out []*chatv1alpha1.OfficialAccountCapacity, ok bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	if x.synced == nil || !x.synced() {
-		return nil, false
+	if !x.ready.Load() {
+		if x.synced == nil || !x.synced() {
+			return nil, false
+		}
+		x.ready.Store(true)
 	}
 	m := x.byKey[mapKey(name, key)]
 	if len(m) == 0 {
