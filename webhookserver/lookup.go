@@ -28,8 +28,9 @@ import (
 type resourceIndex struct {
 	mu     sync.RWMutex
 	byKey  map[string]map[types.UID]*chatv1alpha1.OfficialAccountCapacity
-	synced func() bool // nil until the handler is registered
-	ready  atomic.Bool // synced returned true once: it stays so
+	keysOf map[types.UID][]string // the keys each resource is under, to remove it by
+	synced func() bool            // nil until the handler is registered
+	ready  atomic.Bool            // synced returned true once: it stays so
 }
 
 var indexedNames = []string{index.AppAccount, index.App}
@@ -41,6 +42,7 @@ func mapKey(name, key string) string { return name + "\x00" + key }
 func (x *resourceIndex) start(ctx context.Context, informers cache.Informers) error {
 	x.mu.Lock()
 	x.byKey = map[string]map[types.UID]*chatv1alpha1.OfficialAccountCapacity{}
+	x.keysOf = map[types.UID][]string{}
 	x.mu.Unlock()
 	inf, err := informers.GetInformer(ctx, &chatv1alpha1.OfficialAccountCapacity{})
 	if err != nil {
@@ -77,36 +79,45 @@ func (x *resourceIndex) start(ctx context.Context, informers cache.Informers) er
 	return nil
 }
 
-// update replaces old (nil: none) with cur (nil: deleted) in the maps.
+// update replaces old (nil: none) with cur (nil: deleted) in the maps. A resource
+// leaves the keys it was put under, whatever old says: a deletion seen only as a
+// tombstone after a relist carries an object older than the one stored.
 func (x *resourceIndex) update(old, cur *chatv1alpha1.OfficialAccountCapacity) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if old != nil {
-		for _, name := range indexedNames {
-			for _, k := range index.Keys(name, old) {
-				k = mapKey(name, k)
-				if m := x.byKey[k]; m != nil {
-					delete(m, old.UID)
-					if len(m) == 0 {
-						delete(x.byKey, k)
-					}
-				}
-			}
-		}
+		x.removeLocked(old.UID)
 	}
 	if cur != nil {
+		x.removeLocked(cur.UID)
+		var keys []string
 		for _, name := range indexedNames {
 			for _, k := range index.Keys(name, cur) {
-				k = mapKey(name, k)
-				m := x.byKey[k]
-				if m == nil {
-					m = map[types.UID]*chatv1alpha1.OfficialAccountCapacity{}
-					x.byKey[k] = m
-				}
-				m[cur.UID] = cur
+				keys = append(keys, mapKey(name, k))
+			}
+		}
+		for _, k := range keys {
+			m := x.byKey[k]
+			if m == nil {
+				m = map[types.UID]*chatv1alpha1.OfficialAccountCapacity{}
+				x.byKey[k] = m
+			}
+			m[cur.UID] = cur
+		}
+		x.keysOf[cur.UID] = keys
+	}
+}
+
+func (x *resourceIndex) removeLocked(uid types.UID) {
+	for _, k := range x.keysOf[uid] {
+		if m := x.byKey[k]; m != nil {
+			delete(m, uid)
+			if len(m) == 0 {
+				delete(x.byKey, k)
 			}
 		}
 	}
+	delete(x.keysOf, uid)
 }
 
 // get returns the resources under key of the index name; ok is false when the index

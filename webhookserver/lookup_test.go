@@ -30,6 +30,7 @@ func names(os []*chatv1alpha1.OfficialAccountCapacity) []string {
 func TestResourceIndex(t *testing.T) {
 	var x resourceIndex
 	x.byKey = map[string]map[types.UID]*chatv1alpha1.OfficialAccountCapacity{}
+	x.keysOf = map[types.UID][]string{}
 	a := indexed("a", 1, "@TOA#_x", "@TOA#_y")
 	b := indexed("b", 1, "@TOA#_z")
 	x.update(nil, a)
@@ -74,8 +75,11 @@ func TestResourceIndex(t *testing.T) {
 	x.update(b2, nil)
 	check(index.App, index.AppKey(1))
 	check(index.AppAccount, index.AppAccountKey(1, "@TOA#_z"))
-	x.update(a2, nil)
-	if len(x.byKey) != 0 {
-		t.Errorf("keys left after every resource was deleted: %v", x.byKey)
+	// A tombstone older than what was stored: a2 is removed from a2's keys.
+	x.update(a, nil)
+	check(index.App, index.AppKey(2))
+	check(index.AppAccount, index.AppAccountKey(2, "@TOA#_y"))
+	if len(x.byKey) != 0 || len(x.keysOf) != 0 {
+		t.Errorf("keys left after every resource was deleted: %v %v", x.byKey, x.keysOf)
 	}
 }
