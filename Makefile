@@ -71,6 +71,11 @@ test: verify-generated verify-fmt vet envtest build image build-installer ## Run
 test-e2e: envtest build ## Run the end-to-end reliability suite (test/e2e) with its slow variants and a 10-minute soak.
 	OAC_E2E_SLOW=1 OAC_SOAK=10m KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -count=1 -timeout 30m ./test/e2e/
 
+.PHONY: loadtest
+loadtest: build ## Load the real manager on a local control plane against a bare baseline in the same run (docs/performance.md); flags in LOADTEST_ARGS.
+	$(GOBUILD) -o $(LOCALBIN)/loadtest ./hack/loadtest
+	$(LOCALBIN)/loadtest --manager $(LOCALBIN)/manager $(LOADTEST_ARGS)
+
 .PHONY: bench
 bench: benchstat ## Run the benchmarks 10 times; compare runs with bin/benchstat.
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -run='^$$' -bench=. -benchmem -count=10 ./... | tee bench.txt

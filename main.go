@@ -44,6 +44,7 @@ type options struct {
 	metricsSecure  bool
 	metricsCertDir string
 	probeAddr      string
+	pprofAddr      string
 	leaderElect    bool
 	leaderElectNS  string
 	callbacks      webhookserver.Options
@@ -58,6 +59,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS to clients the API server authenticates (TokenReview) and authorizes (SubjectAccessReview: get on /metrics). false serves plain HTTP to anyone: for local development only.")
 	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics endpoint; empty uses a self-signed certificate.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address the Go profiler (net/http/pprof) binds to; 0 turns it off. It serves anyone who can connect: bind it to loopback, for profiling only.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts; callbacks are served by every replica.")
 	fs.StringVar(&o.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
 	fs.StringVar(&o.callbacks.BindAddress, "callback-bind-address", ":9292", "Address the Chat callback server binds to.")
@@ -160,6 +162,7 @@ func run(args []string) error {
 		Cache:                         cache.Options{ByObject: controllers.CacheByObject(), DefaultTransform: cache.TransformStripManagedFields()},
 		Metrics:                       metricsOptions(o),
 		HealthProbeBindAddress:        o.probeAddr,
+		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              "oa-capacity-operator.chat.oacapacity.io",
 		LeaderElectionNamespace:       o.leaderElectNS,

@@ -393,7 +393,8 @@ func (r *OfficialAccountCapacityReconciler) event(oac *chatv1alpha1.OfficialAcco
 func (r *OfficialAccountCapacityReconciler) conflict(ctx context.Context, oac *chatv1alpha1.OfficialAccountCapacity) (string, error) {
 	for _, id := range oac.Pool() {
 		var list chatv1alpha1.OfficialAccountCapacityList
-		if err := r.Client.List(ctx, &list, client.MatchingFields{index.AppAccount: index.AppAccountKey(oac.Spec.SDKAppID, id)}); err != nil {
+		// Read-only: no copies of the cache's objects.
+		if err := r.Client.List(ctx, &list, client.MatchingFields{index.AppAccount: index.AppAccountKey(oac.Spec.SDKAppID, id)}, client.UnsafeDisableDeepCopy); err != nil {
 			return "", fmt.Errorf("look up the resources of account %s: %w", id, err)
 		}
 		for i := range list.Items {
@@ -510,7 +511,7 @@ func (r *OfficialAccountCapacityReconciler) SetupWithManager(mgr ctrl.Manager, o
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersOfSecret)).
 		// A resource that yields an account to an older one must hear when that one
 		// changes or goes.
-		Watches(&chatv1alpha1.OfficialAccountCapacity{}, handler.EnqueueRequestsFromMapFunc(r.sameApp),
+		Watches(&chatv1alpha1.OfficialAccountCapacity{}, handler.EnqueueRequestsFromMapFunc(r.sharingAccounts),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(opts).
 		Complete(r)
@@ -565,18 +566,33 @@ func (r *OfficialAccountCapacityReconciler) usersOfSecret(ctx context.Context, o
 	return requests(list.Items, "")
 }
 
-// sameApp maps a resource to the other resources of its app.
-func (r *OfficialAccountCapacityReconciler) sameApp(ctx context.Context, o client.Object) []reconcile.Request {
+// sharingAccounts maps a resource to the other resources of its app that list one of
+// its accounts: the only ones whose conflict (see conflict) its change or deletion can
+// settle. The map runs on the old and the new object of an update, so a resource
+// that gave an account up is mapped to those that share it too. Listing the whole
+// app instead made creating n resources of one app cost n² enqueues and copies.
+func (r *OfficialAccountCapacityReconciler) sharingAccounts(ctx context.Context, o client.Object) []reconcile.Request {
 	oac, ok := o.(*chatv1alpha1.OfficialAccountCapacity)
 	if !ok {
 		return nil
 	}
-	var list chatv1alpha1.OfficialAccountCapacityList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{index.App: index.AppKey(oac.Spec.SDKAppID)}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "list the resources of an app", "sdkAppID", oac.Spec.SDKAppID)
-		return nil
+	var out []reconcile.Request
+	seen := map[types.UID]bool{oac.UID: true}
+	for _, id := range oac.Pool() {
+		var list chatv1alpha1.OfficialAccountCapacityList
+		// Read-only, names only: no copies of the cache's objects.
+		if err := r.Client.List(ctx, &list, client.MatchingFields{index.AppAccount: index.AppAccountKey(oac.Spec.SDKAppID, id)}, client.UnsafeDisableDeepCopy); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list the resources of an account", "sdkAppID", oac.Spec.SDKAppID, "account", id)
+			continue
+		}
+		for i := range list.Items {
+			if !seen[list.Items[i].UID] {
+				seen[list.Items[i].UID] = true
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+		}
 	}
-	return requests(list.Items, oac.UID)
+	return out
 }
 
 func requests(items []chatv1alpha1.OfficialAccountCapacity, skip types.UID) []reconcile.Request {

@@ -1,5 +1,7 @@
 package webhookserver
 
+import "encoding/json"
+
 // answer is the JSON every response carries, success or not.
 type answer struct {
 	ActionStatus string `json:"ActionStatus"`
@@ -9,6 +11,15 @@ type answer struct {
 
 // answerOK is the acknowledgement of a recorded, duplicate or ignored callback.
 var answerOK = answer{ActionStatus: "OK", ErrorInfo: "", ErrorCode: 0}
+
+// answerOKJSON is answerOK as json.Encoder writes it, made once: most answers are it.
+var answerOKJSON = func() []byte {
+	b, err := json.Marshal(answerOK)
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}()
 
 // failAnswer is a refusal. ErrorCode repeats the HTTP status so that the Chat
 // console's statistics and our logs say the same thing.

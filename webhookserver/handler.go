@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"time"
 
@@ -35,19 +36,24 @@ func fail(status int, result, info string) outcome {
 // protocol defines.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	command := r.URL.Query().Get("CallbackCommand")
-	o := s.handle(w, r)
+	query := r.URL.Query() // parsed once: it allocates
+	o := s.handle(w, r, query)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if o.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
 	}
 	w.WriteHeader(o.status)
-	_ = json.NewEncoder(w).Encode(o.answer)
+	if o.answer == answerOK {
+		_, _ = w.Write(answerOKJSON)
+	} else {
+		_ = json.NewEncoder(w).Encode(o.answer)
+	}
+	command := query.Get("CallbackCommand")
 	s.metrics.callbacks.WithLabelValues(callback.CommandLabel(command), o.result).Inc()
 	s.metrics.latency.WithLabelValues(o.result).Observe(time.Since(start).Seconds())
 }
 
-func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, query url.Values) outcome {
 	if r.Method != http.MethodPost {
 		return fail(http.StatusMethodNotAllowed, resultBadMethod, "only POST is accepted")
 	}
@@ -59,13 +65,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) outcome {
 		}
 		return fail(http.StatusBadRequest, resultBadRequest, "body cannot be read")
 	}
-	cb, err := callback.Parse(r.URL.Query(), raw, s.opts.Now().Add(s.opts.MaxClockSkew).UnixMilli())
+	cb, err := callback.Parse(query, raw, s.opts.Now().Add(s.opts.MaxClockSkew).UnixMilli())
 	if err != nil {
 		return fail(http.StatusBadRequest, resultBadRequest, err.Error())
 	}
-	// Held up to WriteTimeout, well past the Chat backend's 2 s (see Options).
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.WriteTimeout)
-	defer cancel()
+	ctx := r.Context() // record bounds the wait for a write; lookups do not block
 
 	if cb.Command != CommandAccountFull {
 		// Acknowledged, not acted on; but only from the Chat backend.
@@ -164,6 +168,9 @@ func (s *Server) authenticate(ctx context.Context, cb callback.Callback, candida
 // record queues the event for each resource and waits for the writes.
 func (s *Server) record(ctx context.Context, cb callback.Callback, targets []*chatv1alpha1.OfficialAccountCapacity) outcome {
 	ev := fullEvent{Account: cb.Account, EventTime: cb.EventTime}
+	if len(targets) == 1 && targets[0].Status.Recorded(ev.Account, ev.EventTime) {
+		return ok(resultDuplicate) // the common re-delivery: nothing to sort, queue or wait for
+	}
 	// A stable order keeps the outcome of a multi-resource callback deterministic.
 	sort.Slice(targets, func(i, j int) bool {
 		return client.ObjectKeyFromObject(targets[i]).String() < client.ObjectKeyFromObject(targets[j]).String()
@@ -181,6 +188,9 @@ func (s *Server) record(ctx context.Context, cb callback.Callback, targets []*ch
 		}
 		waits = append(waits, p)
 	}
+	// Held up to WriteTimeout, well past the Chat backend's 2 s (see Options).
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
+	defer cancel()
 	written := false
 	for _, p := range waits {
 		select {
@@ -204,6 +214,9 @@ func (s *Server) record(ctx context.Context, cb callback.Callback, targets []*ch
 // lookup finds resources by a field index of the cache. The objects are the cache's
 // own (not copies), so they must only be read.
 func (s *Server) lookup(ctx context.Context, index, key string) ([]*chatv1alpha1.OfficialAccountCapacity, error) {
+	if out, ok := s.index.get(index, key); ok {
+		return out, nil
+	}
 	var list chatv1alpha1.OfficialAccountCapacityList
 	if err := s.cache.List(ctx, &list, client.MatchingFields{index: key}, client.UnsafeDisableDeepCopy); err != nil {
 		s.log.Error(err, "look up resources in the cache", "index", index, "key", key)

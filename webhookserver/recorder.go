@@ -34,6 +34,7 @@ type recorder struct {
 	log     logr.Logger
 
 	maxQueued      int
+	slots          chan struct{} // one per status write in flight; see newRecorder
 	attemptTimeout time.Duration
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
@@ -65,11 +66,18 @@ type writeResult struct {
 	err     error
 }
 
-func newRecorder(c client.Client, reader client.Reader, m *metrics, log logr.Logger, maxQueued int) *recorder {
+// newRecorder makes a recorder that keeps at most maxQueued events waiting and at
+// most maxWrites status writes in flight. The bound on writes is what batches a
+// burst: the API server spends its CPU per write, not per event, so a writer that
+// waits for a slot takes every event queued meanwhile into its one write, instead of
+// all writers sending one-event writes at once that share the API server's CPU and
+// all finish late.
+func newRecorder(c client.Client, reader client.Reader, m *metrics, log logr.Logger, maxQueued, maxWrites int) *recorder {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &recorder{
 		client: c, reader: reader, metrics: m, log: log,
 		maxQueued:      maxQueued,
+		slots:          make(chan struct{}, maxWrites),
 		attemptTimeout: time.Second,
 		minBackoff:     50 * time.Millisecond,
 		maxBackoff:     5 * time.Second,
@@ -114,10 +122,7 @@ func (r *recorder) run(key types.NamespacedName) {
 	delay := r.minBackoff
 	for {
 		r.mu.Lock()
-		q := r.queues[key]
-		work = append(work, q.incoming...)
-		q.incoming = nil
-		if len(work) == 0 {
+		if len(work) == 0 && len(r.queues[key].incoming) == 0 {
 			delete(r.queues, key)
 			r.mu.Unlock()
 			return
@@ -125,6 +130,11 @@ func (r *recorder) run(key types.NamespacedName) {
 		r.mu.Unlock()
 
 		if r.ctx.Err() != nil {
+			r.mu.Lock()
+			q := r.queues[key]
+			work = append(work, q.incoming...)
+			q.incoming = nil
+			r.mu.Unlock()
 			err := fmt.Errorf("gave up at shutdown: %w", r.ctx.Err())
 			log.Error(err, "events not written", "events", len(work))
 			r.metrics.dropped.WithLabelValues("shutdown").Add(float64(len(work)))
@@ -133,7 +143,18 @@ func (r *recorder) run(key types.NamespacedName) {
 			continue // answers whatever is still queued the same way
 		}
 
-		obj, written, err := r.write(key, work, last)
+		// Wait for a write slot, then take everything queued by then.
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.ctx.Done():
+			continue
+		}
+		r.mu.Lock()
+		q := r.queues[key]
+		work = append(work, q.incoming...)
+		q.incoming = nil
+		r.mu.Unlock()
+		obj, written, err := r.writeHeld(key, work, last)
 		switch {
 		case err == nil:
 			last = obj
@@ -175,6 +196,12 @@ func (r *recorder) run(key types.NamespacedName) {
 		work = nil
 		delay = r.minBackoff
 	}
+}
+
+// writeHeld is write for a writer that holds a slot; it gives the slot back.
+func (r *recorder) writeHeld(key types.NamespacedName, work []*pending, base *chatv1alpha1.OfficialAccountCapacity) (*chatv1alpha1.OfficialAccountCapacity, []bool, error) {
+	defer func() { <-r.slots }()
+	return r.write(key, work, base)
 }
 
 // permanent reports whether a write error cannot pass by retrying the same events.

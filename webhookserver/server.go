@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -57,6 +58,10 @@ type Options struct {
 	AllowUnsigned bool
 	// QueueSize bounds the events accepted but not yet written; default 10000.
 	QueueSize int
+	// MaxConcurrentWrites bounds the status writes in flight, all resources
+	// together; default 8. Events that arrive while their resource waits for a
+	// slot join its next write, so a burst costs about one write per resource.
+	MaxConcurrentWrites int
 	// ShutdownDelay is how long the server goes on serving, marked not ready, after
 	// it is told to stop; default 5 s.
 	ShutdownDelay time.Duration
@@ -93,6 +98,9 @@ func (o *Options) setDefaults() {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 10000
 	}
+	if o.MaxConcurrentWrites <= 0 {
+		o.MaxConcurrentWrites = 8
+	}
 	if o.ShutdownDelay <= 0 {
 		o.ShutdownDelay = 5 * time.Second
 	}
@@ -115,6 +123,7 @@ func (o *Options) setDefaults() {
 type Server struct {
 	opts     Options
 	cache    client.Reader
+	index    resourceIndex // the cache's indexes as maps, when cache has informers
 	tokens   *tokens
 	recorder *recorder
 	metrics  *metrics
@@ -144,7 +153,7 @@ func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Opt
 		opts:            opts,
 		cache:           cache,
 		tokens:          newTokens(apiReader, opts.Now),
-		recorder:        newRecorder(c, apiReader, m, log, opts.QueueSize),
+		recorder:        newRecorder(c, apiReader, m, log, opts.QueueSize, opts.MaxConcurrentWrites),
 		metrics:         m,
 		log:             log,
 		unknownAccounts: newOnceEvery(opts.LogInterval, 1024, opts.Now),
@@ -244,6 +253,13 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}()
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate}
+	}
+
+	if informers, ok := s.cache.(cache.Informers); ok {
+		if err := s.index.start(ctx, informers); err != nil {
+			// Lookups go on through the cache's List.
+			s.log.Error(err, "cannot index resources in memory; looking them up in the cache")
+		}
 	}
 
 	ln, err := net.Listen("tcp", s.opts.BindAddress)

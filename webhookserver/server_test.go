@@ -143,6 +143,51 @@ func TestConcurrentCallbacksAreGroupCommitted(t *testing.T) {
 	t.Logf("200 callbacks, %v status writes, %v conflicts", writes, h.counter("writes", "conflict"))
 }
 
+// A burst over more resources than write slots: every event is stored, and events
+// that arrive while their resource waits for a slot join its next write (the load
+// harness shows the effect on writes and latency: docs/performance.md).
+func TestBurstOverResourcesSharesWriteSlots(t *testing.T) {
+	h := startServer(t, Options{MaxConcurrentWrites: 2})
+	ns := env.Namespace(t)
+	const resources, perResource = 10, 10
+	type target struct {
+		app     int64
+		oac     *chatv1alpha1.OfficialAccountCapacity
+		account []string
+	}
+	targets := make([]target, resources)
+	for r := range targets {
+		targets[r].app = newAppID()
+		for a := range perResource {
+			targets[r].account = append(targets[r].account, fmt.Sprintf("@TOA#_slot_%02d_%02d", r, a))
+		}
+		targets[r].oac = h.pool(ns, targets[r].app, "tok", targets[r].account...)
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range resources * perResource {
+		tg := targets[i%resources]
+		wg.Go(func() {
+			<-start
+			if err := h.tryFull(tg.app, "tok", tg.account[i/resources], sampleEventTime); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, tg := range targets {
+		if got := stored(t, tg.oac); got.Status.FullAccounts != perResource {
+			t.Errorf("%s: fullAccounts = %d, want %d", tg.oac.Name, got.Status.FullAccounts, perResource)
+		}
+	}
+	writes := h.counter("writes", "success")
+	if writes < resources || writes > resources*perResource/2 {
+		t.Errorf("status writes = %v for %d callbacks over %d resources, want %d to %d", writes, resources*perResource, resources, resources, resources*perResource/2)
+	}
+	t.Logf("%d callbacks over %d resources, 2 write slots: %v status writes", resources*perResource, resources, writes)
+}
+
 func TestOtherCommandsAreAcknowledgedWithoutWriting(t *testing.T) {
 	h := startServer(t, Options{})
 	appID := newAppID()

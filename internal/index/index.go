@@ -32,23 +32,28 @@ func AppAccountKey(appID int64, account string) string {
 	return AppKey(appID) + "/" + account
 }
 
+// Keys returns the keys of o in the index name (AppAccount, App or Secret); nil for
+// another name.
+func Keys(name string, o *chatv1alpha1.OfficialAccountCapacity) []string {
+	switch name {
+	case AppAccount:
+		return appAccountKeys(o)
+	case App:
+		return []string{AppKey(o.Spec.SDKAppID)}
+	case Secret:
+		return secretKeys(o)
+	}
+	return nil
+}
+
 // Setup registers the indexes on indexer (the manager's field indexer).
 func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 	oac := &chatv1alpha1.OfficialAccountCapacity{}
-	indexes := []struct {
-		name string
-		keys func(*chatv1alpha1.OfficialAccountCapacity) []string
-	}{
-		{AppAccount, appAccountKeys},
-		{App, func(o *chatv1alpha1.OfficialAccountCapacity) []string { return []string{AppKey(o.Spec.SDKAppID)} }},
-		{Secret, secretKeys},
-	}
-	for _, ix := range indexes {
-		keys := ix.keys
-		if err := indexer.IndexField(ctx, oac, ix.name, func(o client.Object) []string {
-			return keys(o.(*chatv1alpha1.OfficialAccountCapacity))
+	for _, name := range []string{AppAccount, App, Secret} {
+		if err := indexer.IndexField(ctx, oac, name, func(o client.Object) []string {
+			return Keys(name, o.(*chatv1alpha1.OfficialAccountCapacity))
 		}); err != nil {
-			return fmt.Errorf("index %s: %w", ix.name, err)
+			return fmt.Errorf("index %s: %w", name, err)
 		}
 	}
 	return nil

@@ -5,7 +5,6 @@ package callback
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -92,12 +91,14 @@ func Parse(query url.Values, raw []byte, notAfter int64) (Callback, error) {
 	}
 
 	// Field names are matched exactly, as the protocol spells them (encoding/json
-	// alone would also take "callbackcommand").
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+	// alone would also take "callbackcommand"). A key given twice is refused:
+	// encoding/json would silently keep the last one; which one the sender meant is
+	// anyone's guess.
+	fields, dup, ok := parseObject(raw)
+	if !ok {
 		return cb, badRequest("body is not a JSON object")
 	}
-	if dup := duplicateKey(raw); dup != "" {
+	if dup != "" {
 		return cb, badRequest("body has %s more than once", dup)
 	}
 	command, err := stringField(fields, "CallbackCommand")
@@ -117,7 +118,7 @@ func Parse(query url.Values, raw []byte, notAfter int64) (Callback, error) {
 	if len(cb.Account) > maxAccountBytes {
 		return cb, badRequest("Official_Account must be at most %d bytes", maxAccountBytes)
 	}
-	et, ok := fields["EventTime"]
+	et, ok := fields.get("EventTime")
 	if !ok || bytes.Equal(et, []byte("null")) {
 		return cb, badRequest("body has no EventTime")
 	}
@@ -132,43 +133,16 @@ func Parse(query url.Values, raw []byte, notAfter int64) (Callback, error) {
 	return cb, nil
 }
 
-// duplicateKey returns a top-level key that a JSON object holds more than once, or "".
-// encoding/json would silently keep the last one; which one the sender meant is
-// anyone's guess. raw must be a valid JSON object.
-func duplicateKey(raw []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // {
-		return ""
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return key
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return ""
-		}
-	}
-	return ""
-}
-
 // stringField returns a required, non-empty string field of a JSON object.
-func stringField(fields map[string]json.RawMessage, name string) (string, error) {
-	raw, ok := fields[name]
+func stringField(fields object, name string) (string, error) {
+	raw, ok := fields.get(name)
 	if !ok || bytes.Equal(raw, []byte("null")) {
 		return "", badRequest("body has no %s", name)
 	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if raw[0] != '"' {
 		return "", badRequest("%s must be a string", name)
 	}
+	v := decodeString(raw)
 	if v == "" {
 		return "", badRequest("body has no %s", name)
 	}
