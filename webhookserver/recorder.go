@@ -22,6 +22,10 @@ var (
 	errResourceGone = errors.New("the resource no longer exists")
 )
 
+// writeFailureIsError is how long status writes may fail in a row before a retry is
+// logged as an error rather than as information.
+const writeFailureIsError = 5 * time.Second
+
 // recorder writes "account full" events into status. Events for one resource are
 // merged into one write (group commit) by a writer goroutine of that resource, which
 // lives while it has work. A write that fails for a reason that may pass (the API
@@ -120,6 +124,7 @@ func (r *recorder) run(key types.NamespacedName) {
 	var work []*pending
 	var last *chatv1alpha1.OfficialAccountCapacity // the object as our last write left it
 	delay := r.minBackoff
+	var failingSince time.Time // of the writes failing in a row; zero when the last one worked
 	for {
 		r.mu.Lock()
 		if len(work) == 0 && len(r.queues[key].incoming) == 0 {
@@ -180,7 +185,16 @@ func (r *recorder) run(key types.NamespacedName) {
 			work, last = nil, nil
 			continue
 		default:
-			log.Error(err, "status write failed; retrying", "events", len(work), "retryIn", delay)
+			// A slow moment of the API server is retried quietly; one that lasts is an
+			// error to look at.
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) < writeFailureIsError {
+				log.Info("status write failed; retrying", "events", len(work), "retryIn", delay, "error", err.Error())
+			} else {
+				log.Error(err, "status write failed; retrying", "events", len(work), "retryIn", delay, "failingFor", time.Since(failingSince).Round(time.Second))
+			}
 			r.metrics.writes.WithLabelValues("error").Inc()
 			last = nil
 			t := time.NewTimer(delay)
@@ -195,6 +209,7 @@ func (r *recorder) run(key types.NamespacedName) {
 		r.finish(work, written, nil)
 		work = nil
 		delay = r.minBackoff
+		failingSince = time.Time{}
 	}
 }
 
