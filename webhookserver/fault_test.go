@@ -26,15 +26,7 @@ func TestAPIServerOutage(t *testing.T) {
 	oac := h.pool(env.Namespace(t), appID, token, accounts...)
 	h.full(appID, token, accounts[0], sampleEventTime) // reads the Secret while it can
 
-	if err := env.StopAPIServer(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = env.StartAPIServer()
-		}
-	})
+	restartAPIServer := env.APIServerDown(t)
 
 	var wg sync.WaitGroup
 	for i, id := range accounts {
@@ -80,10 +72,7 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatalf("queue depth while draining = %v, want %d", depth, len(accounts))
 	}
 
-	if err := env.StartAPIServer(); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	restartAPIServer()
 	select {
 	case err := <-h.done:
 		if err != nil {
@@ -116,15 +105,7 @@ func TestHeldCallbackIsAnsweredOKWhenItsWriteLands(t *testing.T) {
 	oac := h.pool(env.Namespace(t), appID, token, "@TOA#_held")
 	h.full(appID, token, "@TOA#_held", sampleEventTime) // reads the Secret while it can
 
-	if err := env.StopAPIServer(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = env.StartAPIServer()
-		}
-	})
+	restartAPIServer := env.APIServerDown(t)
 	type result struct {
 		code int
 		a    answer
@@ -146,10 +127,7 @@ func TestHeldCallbackIsAnsweredOKWhenItsWriteLands(t *testing.T) {
 		t.Fatalf("answered while the API server is down: %+v", r)
 	default:
 	}
-	if err := env.StartAPIServer(); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	restartAPIServer()
 	r := <-done
 	if r.err != nil || r.code != http.StatusOK || r.a != answerOK {
 		t.Fatalf("held callback: HTTP %d %+v %v, want 200 OK once the write landed", r.code, r.a, r.err)

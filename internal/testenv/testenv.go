@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,6 +135,26 @@ func (e *Env) StartAPIServer() error {
 		return fmt.Errorf("start kube-apiserver: %w", err)
 	}
 	return nil
+}
+
+// APIServerDown stops kube-apiserver for a fault test and returns the function that
+// starts it again; if the test ends first, its cleanup does.
+func (e *Env) APIServerDown(t testing.TB) (restart func()) {
+	t.Helper()
+	if err := e.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var err error
+	start := func() { once.Do(func() { err = e.StartAPIServer() }) }
+	t.Cleanup(start)
+	return func() {
+		t.Helper()
+		start()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // KubeConfig returns a kubeconfig for an administrator of the control plane.

@@ -83,13 +83,7 @@ func TestReceiverKilledWithQueuedEvents(t *testing.T) {
 		return nil
 	})
 
-	must(t, env.StopAPIServer())
-	apiUp := false
-	t.Cleanup(func() {
-		if !apiUp {
-			must(t, env.StartAPIServer())
-		}
-	})
+	restartAPIServer := env.APIServerDown(t)
 	base := time.Now().Unix() * 1000
 	want := map[string]int64{}
 	var wg sync.WaitGroup
@@ -113,8 +107,7 @@ func TestReceiverKilledWithQueuedEvents(t *testing.T) {
 	}
 	firstDone.Wait()
 	victim.kill()
-	must(t, env.StartAPIServer())
-	apiUp = true
+	restartAPIServer()
 	wg.Wait()
 	checkExits(t, []*manager{lead})
 
@@ -198,11 +191,11 @@ func TestAPIServerDownDuringBurst(t *testing.T) {
 		})
 	}
 	firstOK.Wait()
-	must(t, env.StopAPIServer())
+	restartAPIServer := env.APIServerDown(t)
 	stopped := time.Now()
 	close(outageStarted)
 	<-time.After(outage) // the fault's length, not a synchronisation
-	must(t, env.StartAPIServer())
+	restartAPIServer()
 	t.Logf("API server down for %v", time.Since(stopped).Round(100*time.Millisecond))
 	wg.Wait()
 	checkExits(t, ms)
