@@ -190,9 +190,9 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer h.sink.close()
-	rep := &reporter{out: os.Stderr}
-	defer rep.close()
-	h.chat = chatapitest.NewServerOn(rep, nil, scaleApp, chatAdmin, chatKey)
+	fake := &chatapitest.Standalone{Out: os.Stderr, Prefix: "loadtest: fake Chat: "}
+	defer fake.Close()
+	h.chat = chatapitest.NewServerOn(fake, nil, scaleApp, chatAdmin, chatKey)
 
 	// Resources that exist before the manager starts.
 	phases := strings.Split(cfg.phases, ",")

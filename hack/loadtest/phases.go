@@ -604,32 +604,3 @@ func (h *harness) scalePhase(ctx context.Context) error {
 	h.printf("  manager at the end: RSS %.0f MiB (peak %.0f MiB), %.0f goroutines\n", rss, peak, gr)
 	return nil
 }
-
-// reporter lets the fake Chat run outside a test.
-type reporter struct {
-	mu       sync.Mutex
-	cleanups []func()
-	out      io.Writer
-}
-
-func (r *reporter) Helper() {}
-
-func (r *reporter) Errorf(format string, args ...any) {
-	fmt.Fprintf(r.out, "loadtest: fake Chat: "+format+"\n", args...)
-}
-
-func (r *reporter) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
-
-func (r *reporter) Cleanup(f func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cleanups = append(r.cleanups, f)
-}
-
-func (r *reporter) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.cleanups) - 1; i >= 0; i-- {
-		r.cleanups[i]()
-	}
-}

@@ -94,34 +94,3 @@ func (d *demo) subscribers(w http.ResponseWriter, r *http.Request) {
 	d.chat.SetSubscriberNum(id, n)
 	fmt.Fprintf(w, "%s: %d of %d subscribers\n", id, n, a.MaxSubscriberNum)
 }
-
-// reporter lets the fake Chat run outside a test: failures are printed, and its
-// cleanups run when the local run ends.
-type reporter struct {
-	mu       sync.Mutex
-	cleanups []func()
-	out      io.Writer
-}
-
-func (r *reporter) Helper() {}
-
-func (r *reporter) Errorf(format string, args ...any) {
-	fmt.Fprintf(r.out, "localrun: fake Chat: "+format+"\n", args...)
-}
-
-// Fatalf is reached only by a bad call of ours (an empty or unknown account ID).
-func (r *reporter) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
-
-func (r *reporter) Cleanup(f func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cleanups = append(r.cleanups, f)
-}
-
-func (r *reporter) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.cleanups) - 1; i >= 0; i-- {
-		r.cleanups[i]()
-	}
-}

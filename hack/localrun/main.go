@@ -100,10 +100,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	keys := &reporter{out: os.Stderr}
-	defer keys.close()
+	fake := &chatapitest.Standalone{Out: os.Stderr, Prefix: "localrun: fake Chat: "}
+	defer fake.Close()
 	secretKey, sinkKey := randomKey(), randomKey()
-	chat := chatapitest.NewServerOn(keys, chatL, oac.Spec.SDKAppID, demoAdmin, secretKey)
+	chat := chatapitest.NewServerOn(fake, chatL, oac.Spec.SDKAppID, demoAdmin, secretKey)
 	seedChat(chat, oac)
 	sink := &http.Server{Handler: &demo{chat: chat, signingKey: sinkKey, out: os.Stdout}, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = sink.Serve(demoL) }()
