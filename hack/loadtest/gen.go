@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,22 +32,8 @@ type event struct {
 // does), signed with token at now.
 func request(ctx context.Context, base string, token string, ev event, now time.Time) (*http.Request, error) {
 	q := url.Values{}
-	q.Set("SdkAppid", strconv.FormatInt(ev.app, 10))
-	q.Set("CallbackCommand", callback.CommandAccountFull)
-	q.Set("contenttype", "json")
-	q.Set("ClientIP", "127.0.0.1")
-	q.Set("OptPlatform", "RESTAPI")
-	rt := now.Unix()
-	q.Set("RequestTime", strconv.FormatInt(rt, 10))
-	q.Set("Sign", callback.Sign(token, rt))
-	body, err := json.Marshal(struct {
-		CallbackCommand string
-		Account         string `json:"Official_Account"`
-		EventTime       int64
-	}{callback.CommandAccountFull, ev.account, ev.eventTime})
-	if err != nil {
-		return nil, err
-	}
+	callback.SetQuery(q, ev.app, callback.CommandAccountFull, token, now)
+	body := callback.Body(callback.CommandAccountFull, ev.account, ev.eventTime)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -120,16 +119,9 @@ func request(ctx context.Context, o options, now time.Time) (*http.Request, erro
 		return nil, fmt.Errorf("parse --url: %w", err)
 	}
 	q := u.Query()
-	q.Set("SdkAppid", strconv.FormatInt(o.app, 10))
-	q.Set("CallbackCommand", o.command)
-	q.Set("contenttype", "json")
+	callback.SetQuery(q, o.app, o.command, o.token, now)
 	q.Set("ClientIP", o.clientIP)
 	q.Set("OptPlatform", o.platform)
-	if o.token != "" {
-		rt := now.Unix()
-		q.Set("RequestTime", strconv.FormatInt(rt, 10))
-		q.Set("Sign", callback.Sign(o.token, rt))
-	}
 	u.RawQuery = q.Encode()
 	body := []byte(o.body)
 	if o.body == "" {
@@ -137,14 +129,7 @@ func request(ctx context.Context, o options, now time.Time) (*http.Request, erro
 		if et == 0 {
 			et = now.UnixMilli()
 		}
-		body, err = json.Marshal(struct {
-			CallbackCommand string
-			Account         string `json:"Official_Account"`
-			EventTime       int64
-		}{o.command, o.account, et})
-		if err != nil {
-			return nil, fmt.Errorf("encode body: %w", err)
-		}
+		body = callback.Body(o.command, o.account, et)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -82,11 +81,7 @@ func newBackend(appID int64, token string) *backend {
 // full delivers an "account full" event; pick names the receiver of each attempt
 // (0 is the first), as a load balancer would.
 func (b *backend) full(ctx context.Context, pick func(attempt int) string, account string, eventTime int64) delivery {
-	body, _ := json.Marshal(struct {
-		CallbackCommand string
-		Account         string `json:"Official_Account"`
-		EventTime       int64
-	}{callback.CommandAccountFull, account, eventTime})
+	body := callback.Body(callback.CommandAccountFull, account, eventTime)
 	d := delivery{account: account, eventTime: eventTime}
 	for i := 0; i < b.maxAttempts; i++ {
 		a := b.post(ctx, pick(i), b.token, body)
@@ -131,16 +126,8 @@ func (b *backend) raw(ctx context.Context, target, token string, body []byte) at
 func (b *backend) post(ctx context.Context, target, token string, body []byte) attempt {
 	u, _ := url.Parse(target)
 	q := u.Query()
-	q.Set("SdkAppid", strconv.FormatInt(b.appID, 10))
-	q.Set("CallbackCommand", callback.CommandAccountFull)
-	q.Set("contenttype", "json")
-	q.Set("ClientIP", "127.0.0.1")
-	q.Set("OptPlatform", "RESTAPI")
-	rt := time.Now().Unix()
-	sign := callback.Sign(token, rt)
-	leaks.addSign(sign)
-	q.Set("RequestTime", strconv.FormatInt(rt, 10))
-	q.Set("Sign", sign)
+	callback.SetQuery(q, b.appID, callback.CommandAccountFull, token, time.Now())
+	leaks.addSign(q.Get("Sign"))
 	u.RawQuery = q.Encode()
 	a := attempt{url: target}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))

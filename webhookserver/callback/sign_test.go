@@ -2,6 +2,7 @@ package callback
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,28 @@ func TestCheckSign(t *testing.T) {
 				t.Fatalf("err = %v, want a signError containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// What SetQuery and Body build is what Parse and CheckSign accept.
+func TestBuiltCallbackIsAccepted(t *testing.T) {
+	now := time.Unix(docRequestTime, 0)
+	q := url.Values{}
+	SetQuery(q, 1400000001, CommandAccountFull, docToken, now)
+	cb, err := Parse(q, Body(CommandAccountFull, "@TOA#_a", 1670574414123), testNotAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSign(cb, docToken, now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	want := Callback{SDKAppID: 1400000001, Command: CommandAccountFull, Sign: docSign, RequestTime: docRequestTime, Account: "@TOA#_a", EventTime: 1670574414123}
+	if cb != want {
+		t.Fatalf("parsed %+v, want %+v", cb, want)
+	}
+	unsigned := url.Values{}
+	SetQuery(unsigned, 1, CommandAccountFull, "", now)
+	if unsigned.Has("Sign") || unsigned.Has("RequestTime") {
+		t.Fatalf("unsigned query has %v", unsigned)
 	}
 }
