@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,9 +55,7 @@ func (d *demo) notify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Check the signature as a receiver should (docs/notifications.md).
-	ts, err := strconv.ParseInt(r.Header.Get("X-OAC-Timestamp"), 10, 64)
-	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute ||
-		!hmac.Equal([]byte(r.Header.Get("X-OAC-Signature")), []byte("sha256="+notify.WebhookSignature(d.signingKey, ts, body))) {
+	if err := notify.VerifyWebhook(d.signingKey, r.Header, body, time.Now(), 5*time.Minute); err != nil {
 		fmt.Fprintln(d.out, "sink: refused a message with a bad signature")
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -49,6 +50,22 @@ func WebhookSignature(key string, timestamp int64, body []byte) string {
 	mac.Write([]byte(strconv.FormatInt(timestamp, 10) + "."))
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// VerifyWebhook is what a receiver of the webhook target does with a message
+// (docs/notifications.md): the X-OAC-Signature of h must be the signature of body
+// with key, compared in constant time, and X-OAC-Timestamp within maxSkew of now.
+func VerifyWebhook(key string, h http.Header, body []byte, now time.Time, maxSkew time.Duration) error {
+	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+	switch {
+	case err != nil:
+		return errors.New("X-OAC-Timestamp is not Unix seconds")
+	case now.Sub(time.Unix(ts, 0)).Abs() > maxSkew:
+		return errors.New("X-OAC-Timestamp is too far from now")
+	case !hmac.Equal([]byte(h.Get(HeaderSignature)), []byte("sha256="+WebhookSignature(key, ts, body))):
+		return errors.New("X-OAC-Signature does not match")
+	}
+	return nil
 }
 
 // webhook posts the generic schema to any URL.

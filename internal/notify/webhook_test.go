@@ -6,6 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +114,40 @@ func TestWebhookSignatureDocumentedExample(t *testing.T) {
 	const want = "12dbba653b290b00533944e5f9f9689c27858b829844004830798c126cb9a815"
 	if got := notify.WebhookSignature("my-signing-key", 1764316800, body); got != want {
 		t.Errorf("WebhookSignature = %s, want %s (docs/notifications.md)", got, want)
+	}
+}
+
+func TestVerifyWebhook(t *testing.T) {
+	now := time.Unix(1764316800, 0)
+	body := []byte(`{"id":"x"}`)
+	signed := func(key string, ts int64, b []byte) http.Header {
+		h := http.Header{}
+		h.Set(notify.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(notify.HeaderSignature, "sha256="+notify.WebhookSignature(key, ts, b))
+		return h
+	}
+	without := func(h http.Header, name string) http.Header {
+		h.Del(name)
+		return h
+	}
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		body []byte
+		want string
+	}{
+		{"signed", signed("k", now.Unix(), body), body, ""},
+		{"4 minutes old", signed("k", now.Unix()-240, body), body, ""},
+		{"another key", signed("other", now.Unix(), body), body, "does not match"},
+		{"another body", signed("k", now.Unix(), []byte(`{"id":"y"}`)), body, "does not match"},
+		{"stale", signed("k", now.Unix()-301, body), body, "too far"},
+		{"future", signed("k", now.Unix()+301, body), body, "too far"},
+		{"no timestamp", without(signed("k", now.Unix(), body), notify.HeaderTimestamp), body, "not Unix seconds"},
+		{"no signature", without(signed("k", now.Unix(), body), notify.HeaderSignature), body, "does not match"},
+	} {
+		err := notify.VerifyWebhook("k", tc.h, tc.body, now, 5*time.Minute)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }
