@@ -45,6 +45,7 @@ type options struct {
 	metricsCertDir string
 	probeAddr      string
 	pprofAddr      string
+	accountMetrics bool
 	leaderElect    bool
 	leaderElectNS  string
 	callbacks      webhookserver.Options
@@ -60,6 +61,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics endpoint; empty uses a self-signed certificate.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address the Go profiler (net/http/pprof) binds to; 0 turns it off. It serves anyone who can connect: bind it to loopback, for profiling only.")
+	fs.BoolVar(&o.accountMetrics, "account-metrics", true, "Export the per-account gauges (oacapacity_account_*): one series per account of every pool and metric. false keeps only the per-resource ones.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts; callbacks are served by every replica.")
 	fs.StringVar(&o.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
 	fs.StringVar(&o.callbacks.BindAddress, "callback-bind-address", ":9292", "Address the Chat callback server binds to.")
@@ -189,6 +191,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	metrics.PerAccount = o.accountMetrics
 	rec := &controllers.OfficialAccountCapacityReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),

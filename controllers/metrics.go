@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,11 +24,21 @@ const (
 // Metrics are the controller's Prometheus collectors. Reconcile errors are counted by
 // controller-runtime (controller_runtime_reconcile_errors_total).
 type Metrics struct {
+	// PerAccount exports the per-account gauges (a series per account of every pool);
+	// false leaves them empty, for fleets where that cardinality is too much.
+	PerAccount bool
+
 	actions       *prometheus.CounterVec
 	restCalls     *prometheus.CounterVec
 	notifications *prometheus.CounterVec
 	available     *prometheus.GaugeVec
 	full          *prometheus.GaugeVec
+	active        *prometheus.GaugeVec
+	subscribers   *prometheus.GaugeVec
+	limit         *prometheus.GaugeVec
+
+	mu       sync.Mutex
+	exported map[types.NamespacedName][]string // accounts with series, per resource
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -52,8 +64,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "oacapacity_full_accounts",
 			Help: "Per resource, as its stored status says: accounts of the pool that are full now (status.fullAccounts). Set by the leader only.",
 		}, []string{"namespace", "name"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "oacapacity_active_account",
+			Help: "Per resource, 1 for the account new subscribers go to (status.activeAccount); no series while none has room. Set by the leader only.",
+		}, []string{"namespace", "name", "account"}),
+		subscribers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "oacapacity_account_subscribers",
+			Help: "Per account of each pool, the subscriber count last read from the Chat REST API. Set by the leader only; off with --account-metrics=false.",
+		}, []string{"namespace", "name", "account"}),
+		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "oacapacity_account_subscriber_limit",
+			Help: "Per account of each pool, its subscriber limit as the operator knows it (0: not known yet). Set by the leader only; off with --account-metrics=false.",
+		}, []string{"namespace", "name", "account"}),
+		exported: map[types.NamespacedName][]string{},
 	}
-	for _, c := range []prometheus.Collector{m.actions, m.restCalls, m.notifications, m.available, m.full} {
+	for _, c := range []prometheus.Collector{m.actions, m.restCalls, m.notifications, m.available, m.full, m.active, m.subscribers, m.limit} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register controller metrics: %w", err)
 		}
@@ -89,6 +114,35 @@ func (m *Metrics) stored(oac *chatv1alpha1.OfficialAccountCapacity) {
 	}
 	m.available.WithLabelValues(oac.Namespace, oac.Name).Set(available)
 	m.full.WithLabelValues(oac.Namespace, oac.Name).Set(float64(oac.Status.FullAccounts))
+
+	key := types.NamespacedName{Namespace: oac.Namespace, Name: oac.Name}
+	active := oac.Status.ActiveAccount
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var now []string // accounts with a series of any of the per-account gauges
+	if m.PerAccount {
+		for _, a := range oac.Status.Accounts {
+			m.subscribers.WithLabelValues(key.Namespace, key.Name, a.ID).Set(float64(a.SubscriberNum))
+			m.limit.WithLabelValues(key.Namespace, key.Name, a.ID).Set(float64(a.MaxSubscriberNum))
+			now = append(now, a.ID)
+		}
+	}
+	if active != "" {
+		m.active.WithLabelValues(key.Namespace, key.Name, active).Set(1)
+		if !slices.Contains(now, active) {
+			now = append(now, active)
+		}
+	}
+	for _, id := range m.exported[key] {
+		if id != active {
+			m.active.DeleteLabelValues(key.Namespace, key.Name, id)
+		}
+		if !slices.Contains(now, id) {
+			m.subscribers.DeleteLabelValues(key.Namespace, key.Name, id)
+			m.limit.DeleteLabelValues(key.Namespace, key.Name, id)
+		}
+	}
+	m.exported[key] = now
 }
 
 // gone removes the gauges of a resource that is deleted.
@@ -98,4 +152,12 @@ func (m *Metrics) gone(key types.NamespacedName) {
 	}
 	m.available.DeleteLabelValues(key.Namespace, key.Name)
 	m.full.DeleteLabelValues(key.Namespace, key.Name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range m.exported[key] {
+		for _, g := range []*prometheus.GaugeVec{m.active, m.subscribers, m.limit} {
+			g.DeleteLabelValues(key.Namespace, key.Name, id)
+		}
+	}
+	delete(m.exported, key)
 }
