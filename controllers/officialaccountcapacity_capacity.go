@@ -281,25 +281,25 @@ func scaleOutID(oac *chatv1alpha1.OfficialAccountCapacity, index int) string {
 	return fmt.Sprintf("%soac-%s-%d", chatapi.AccountIDPrefix, uid, index)
 }
 
-// nextScaleOut returns the account to create when no account has room, with its index,
-// or ok=false when scale-out is off, the pool is at maxAccounts, or a creation is
-// already under way.
-func nextScaleOut(oac *chatv1alpha1.OfficialAccountCapacity) (id string, index int, ok bool) {
+// nextScaleOut returns the account to create when no account has room, or ok=false
+// when scale-out is off, the pool is at maxAccounts, or a creation is already under
+// way.
+func nextScaleOut(oac *chatv1alpha1.OfficialAccountCapacity) (id string, ok bool) {
 	so := scaleOutSpec(oac)
 	if so == nil || len(oac.Pool()) >= int(so.MaxAccounts) {
-		return "", 0, false
+		return "", false
 	}
 	for _, a := range oac.Status.Accounts {
 		if a.Creating {
-			return "", 0, false
+			return "", false
 		}
 	}
 	for i := 1; i <= maxScaleOutIndex; i++ {
 		if id := scaleOutID(oac, i); oac.Status.Account(id) == nil && !slices.Contains(oac.Spec.Accounts, id) {
-			return id, i, true
+			return id, true
 		}
 	}
-	return "", 0, false
+	return "", false
 }
 
 // scaleOutName is the display name of the index-th created account.

@@ -251,24 +251,24 @@ func TestNextScaleOut(t *testing.T) {
 	so := func(max int32) *chatv1alpha1.OnFullSpec {
 		return &chatv1alpha1.OnFullSpec{ScaleOut: &chatv1alpha1.ScaleOutSpec{MaxAccounts: max, OwnerAccount: "admin", NamePrefix: "Support"}}
 	}
-	if _, _, ok := nextScaleOut(pool(nil)); ok {
+	if _, ok := nextScaleOut(pool(nil)); ok {
 		t.Error("scale-out without onFull.scaleOut")
 	}
-	if _, _, ok := nextScaleOut(pool(so(2))); ok {
+	if _, ok := nextScaleOut(pool(so(2))); ok {
 		t.Error("scale-out past maxAccounts")
 	}
 	oac := pool(so(4))
-	id, i, ok := nextScaleOut(oac)
-	if !ok || i != 1 || id != scaleOutID(oac, 1) {
-		t.Fatalf("first scale-out = %q %d %v", id, i, ok)
+	id, ok := nextScaleOut(oac)
+	if !ok || id != scaleOutID(oac, 1) {
+		t.Fatalf("first scale-out = %q %v", id, ok)
 	}
 	oac.Status.Accounts = append(oac.Status.Accounts, chatv1alpha1.AccountStatus{ID: id, Origin: chatv1alpha1.OriginScaleOut, Creating: true})
-	if _, _, ok := nextScaleOut(oac); ok {
+	if _, ok := nextScaleOut(oac); ok {
 		t.Error("a second creation while one is under way")
 	}
 	oac.Status.Accounts[0].Creating = false
-	if id, i, ok := nextScaleOut(oac); !ok || i != 2 || id != scaleOutID(oac, 2) {
-		t.Errorf("second scale-out = %q %d %v", id, i, ok)
+	if id, ok := nextScaleOut(oac); !ok || id != scaleOutID(oac, 2) {
+		t.Errorf("second scale-out = %q %v", id, ok)
 	}
 	if scaleOutIndex(oac, scaleOutID(oac, 2)) != 2 || scaleOutIndex(oac, "@TOA#_a") != 0 {
 		t.Error("scaleOutIndex does not invert scaleOutID")

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -64,8 +65,10 @@ type OfficialAccountCapacityReconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile fetches the resource, lets reconcile act on it, and writes status once.
-func (r *OfficialAccountCapacityReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+// Reconcile fetches the resource and lets reconcile act on it; then it sums the
+// outcome up in status (summarize), plans the notifications it is worth, stores both
+// in one write, and only then delivers the notifications.
+func (r *OfficialAccountCapacityReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	oac := &chatv1alpha1.OfficialAccountCapacity{}
 	if err := r.Client.Get(ctx, req.NamespacedName, oac); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -79,17 +82,53 @@ func (r *OfficialAccountCapacityReconciler) Reconcile(ctx context.Context, req c
 		return ctrl.Result{}, nil
 	}
 	run := &reconcileRun{oac: oac, base: oac.DeepCopy(), now: r.now()}
-	defer func() {
-		if err := r.finish(ctx, run, retErr); err != nil {
-			if apierrors.IsConflict(err) {
-				// The receiver wrote status meanwhile: start again from its write.
-				result, retErr = ctrl.Result{Requeue: true}, nil
-				return
-			}
-			retErr = errors.Join(retErr, err)
+	err := r.reconcile(ctx, run)
+	failed := errors.Join(run.restErr, err)
+	run.eventsOnStore = append(run.eventsOnStore, summarize(run.oac, run.findings, run.decided, failed)...)
+	if run.decided {
+		// Queued with the change that causes them, in the same write: whatever fails
+		// next, each message is decided once.
+		planNotifications(run.oac, run.now, run.actions, run.raised)
+	}
+	if serr := r.finish(ctx, run); serr != nil {
+		if apierrors.IsConflict(serr) {
+			// The receiver wrote status meanwhile: start again from its write.
+			return ctrl.Result{Requeue: true}, nil
 		}
-	}()
-	return r.reconcile(ctx, run)
+		return ctrl.Result{}, errors.Join(failed, serr)
+	}
+	if !run.decided || err != nil {
+		return ctrl.Result{}, failed
+	}
+	notifyRetry, derr := r.deliver(ctx, run)
+	if derr != nil {
+		return ctrl.Result{}, errors.Join(run.restErr, fmt.Errorf("record notifications: %w", derr))
+	}
+	if run.restErr != nil {
+		return ctrl.Result{}, run.restErr // the work queue's backoff retries the notifications too
+	}
+	return next(run, notifyRetry), nil
+}
+
+// next is when to reconcile again: at the next reading, notification retry or repeat,
+// whichever comes first; while Ready is False (refused credentials, a conflict), at the
+// recheck interval, so that it is tried again but not in a loop.
+func next(run *reconcileRun, notifyRetry time.Duration) ctrl.Result {
+	oac := run.oac // deliver may have read it afresh
+	var res ctrl.Result
+	switch {
+	case run.api == nil:
+	case !meta.IsStatusConditionTrue(oac.Status.Conditions, chatv1alpha1.ConditionReady):
+		res.RequeueAfter = recheckInterval(oac)
+	default:
+		res.RequeueAfter = max(nextReading(oac, run.now).Sub(run.now), time.Second)
+	}
+	for _, d := range []time.Duration{notifyRetry, nextRepeat(oac, run.now)} {
+		if d > 0 && (res.RequeueAfter == 0 || d < res.RequeueAfter) {
+			res.RequeueAfter = d
+		}
+	}
+	return res
 }
 
 // reconcileRun is the state of one reconcile.
@@ -98,11 +137,16 @@ type reconcileRun struct {
 	base *chatv1alpha1.OfficialAccountCapacity // as last stored; status patches are made against it
 	now  time.Time
 
-	notReady    *metav1.Condition // Ready=False, when something is wrong
-	events      []event           // emitted once status is stored
-	clearFull   string            // clear-full annotation value applied, removed once status is stored
-	admin       string            // the REST admin identifier, when there are REST credentials
-	credentials string            // resource version of the credentials Secret
+	findings findings // what is wrong, recorded where it is found; summarize makes Ready of it
+	decided  bool     // the active account was decided: not suspended, no conflict
+	restErr  error    // a failure of the Chat REST API or of reading its credentials; retried with backoff
+
+	api         ChatAPI // nil without REST credentials
+	admin       string  // the REST admin identifier, when there is a client
+	credentials string  // resource version of the credentials Secret
+
+	eventsOnStore []event // emitted once status is stored
+	clearFull     string  // clear-full annotation value applied, removed once status is stored
 
 	actions map[string]string // what this reconcile did per account, for the notifications
 	raised  []episodeStart    // episodes a raise ended as soon as they were seen
@@ -116,136 +160,108 @@ func (run *reconcileRun) did(account, format string, args ...any) {
 	run.actions[account] = fmt.Sprintf(format, args...)
 }
 
-func (run *reconcileRun) setNotReady(reason, format string, args ...any) {
-	if run.notReady == nil { // the first problem is the one to fix first
-		run.notReady = &metav1.Condition{Reason: reason, Message: fmt.Sprintf(format, args...)}
-	}
-}
-
-func (run *reconcileRun) event(eventType, reason, action, format string, args ...any) {
-	run.events = append(run.events, event{eventType, reason, action, fmt.Sprintf(format, args...)})
-}
-
-func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *reconcileRun) (ctrl.Result, error) {
+// reconcile acts on the pool: it decides the active account, makes the REST calls the
+// policy asks for and publishes the result. A REST failure (run.restErr) does not stop
+// what needs no REST call; the error it returns does, and nothing is delivered then.
+func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *reconcileRun) error {
 	oac := run.oac
 	syncPool(oac)
 	if oac.Spec.Suspend {
-		run.setNotReady(chatv1alpha1.SuspendedReason, "spec.suspend is true: callbacks are recorded, no action is taken")
-		return ctrl.Result{}, nil
+		return nil
 	}
 	if msg, err := r.conflict(ctx, oac); err != nil {
-		return ctrl.Result{}, err
+		return err
 	} else if msg != "" {
-		run.setNotReady(chatv1alpha1.AccountConflictReason, "%s", msg)
-		return ctrl.Result{}, nil // the other resource's change or deletion requeues this one
+		run.findings.conflict = msg
+		return nil // the other resource's change or deletion requeues this one
 	}
 	if v := oac.Annotations[chatv1alpha1.ClearFullAnnotation]; v != "" {
 		cleared, unknown := clearByHand(oac, v)
 		for _, id := range cleared {
 			run.did(id, "cleared by hand (annotation %s)", chatv1alpha1.ClearFullAnnotation)
-			run.event(normal, chatv1alpha1.AccountRecoveredEvent, "Recover "+id, "%s cleared by the %s annotation", id, chatv1alpha1.ClearFullAnnotation)
+			run.eventOnStore(normal, chatv1alpha1.AccountRecoveredEvent, "Recover "+id, "%s cleared by the %s annotation", id, chatv1alpha1.ClearFullAnnotation)
 			r.Metrics.action(actionRecover, nil)
 		}
 		if len(unknown) > 0 {
-			run.event(warning, chatv1alpha1.AccountRecoveredEvent, "Recover "+strings.Join(unknown, ","), "%s names accounts outside the pool: %s", chatv1alpha1.ClearFullAnnotation, strings.Join(unknown, ", "))
+			run.eventOnStore(warning, chatv1alpha1.AccountRecoveredEvent, "Recover "+strings.Join(unknown, ","), "%s names accounts outside the pool: %s", chatv1alpha1.ClearFullAnnotation, strings.Join(unknown, ", "))
 		}
 		run.clearFull = v
 	}
 
-	api, restErr := r.restClient(ctx, run)
-	// REST failures do not stop what needs no REST call: failing over and publishing.
-	if restErr == nil {
-		restErr = r.useREST(ctx, run, api)
+	run.api, run.restErr = r.restClient(ctx, run)
+	if run.api != nil {
+		// Each phase only when the one before succeeded.
+		for _, phase := range []func(context.Context, *reconcileRun) error{r.readPool, r.finishCreations, r.raiseLimits} {
+			if run.restErr = phase(ctx, run); run.restErr != nil {
+				break
+			}
+		}
 	}
-
 	active := activeAccount(oac)
-	if active == "" && api != nil && restErr == nil {
+	if active == "" && run.api != nil && run.restErr == nil {
 		var err error
-		if active, err = r.scaleOut(ctx, run, api); err != nil {
-			restErr = err
+		if active, err = r.scaleOut(ctx, run); err != nil {
+			run.restErr = err
 		}
 	}
 	if active != oac.Status.ActiveAccount && oac.Status.ActiveAccount != "" {
 		r.Metrics.action(actionFailover, nil)
 	}
-	run.events = append(run.events, setActive(oac, active)...)
-	// Queue the notifications with the change that causes them: whatever fails next,
-	// finish stores them with it.
-	planNotifications(oac, run.now, run.actions, run.raised)
-	if err := r.publish(ctx, run); err != nil {
-		return ctrl.Result{}, errors.Join(restErr, err)
-	}
-
-	// Store the queue before sending any message: a message is then neither lost nor
-	// decided twice, whatever happens next.
-	if err := r.patchStatus(ctx, run); err != nil {
-		return ctrl.Result{}, errors.Join(restErr, err)
-	}
-	notifyRetry, err := r.deliver(ctx, run, api)
-	if err != nil {
-		return ctrl.Result{}, errors.Join(restErr, fmt.Errorf("record notifications: %w", err))
-	}
-	oac = run.oac // a conflict made deliver read it afresh
-
-	var res ctrl.Result
-	switch {
-	case restErr != nil:
-		return res, restErr // the work queue's backoff retries the notifications too
-	case api == nil:
-	case run.notReady != nil: // refused credentials: try again at the recheck, not in a loop
-		res.RequeueAfter = recheckInterval(oac)
-	default:
-		res.RequeueAfter = max(nextReading(oac, run.now).Sub(run.now), time.Second)
-	}
-	for _, d := range []time.Duration{notifyRetry, nextRepeat(oac, run.now)} {
-		if d > 0 && (res.RequeueAfter == 0 || d < res.RequeueAfter) {
-			res.RequeueAfter = d
-		}
-	}
-	return res, nil
+	run.eventsOnStore = append(run.eventsOnStore, setActive(oac, active)...)
+	run.decided = true
+	return r.publish(ctx, run)
 }
 
-// useREST reads the pool when a reading is due, finishes creations under way and
-// raises the limits that can be raised. It returns a failure of the REST API other
-// than refused credentials, which it marks on Ready.
-func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *reconcileRun, api ChatAPI) error {
+// readPool reads the pool's subscriber counts, when a reading is due, and folds them
+// into status.
+func (r *OfficialAccountCapacityReconciler) readPool(ctx context.Context, run *reconcileRun) error {
 	oac := run.oac
-	if api == nil {
+	if !readingDue(oac, run.now) {
 		return nil
 	}
-	if readingDue(oac, run.now) {
-		infos, err := api.GetOfficialAccountInfo(ctx, readIDs(oac))
-		if err != nil {
-			return r.restFailed(run, "read the subscriber counts", err)
-		}
-		pool := oac.Pool()
-		for _, info := range infos {
-			if info.Err != nil && slices.Contains(pool, info.Account) {
-				r.event(oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Read "+info.Account, "cannot read %s: %v", info.Account, info.Err)
-			}
-		}
-		obs := observe(oac, infos, run.now)
-		for _, id := range obs.filled {
-			run.event(warning, chatv1alpha1.CapacityExhaustedEvent, "Recheck "+id, "%s is at its limit of %d subscribers (found by the recheck; its callback did not arrive)", id, oac.Status.Account(id).MaxSubscriberNum)
-		}
-		for _, id := range obs.recovered {
-			a := oac.Status.Account(id)
-			run.event(normal, chatv1alpha1.AccountRecoveredEvent, "Recover "+id, "%s has room again: %d of %d subscribers", id, a.SubscriberNum, a.MaxSubscriberNum)
-			r.Metrics.action(actionRecover, nil)
-		}
-		for _, id := range obs.adopted {
-			run.event(normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "%s, created by this resource before, found again and added to the pool", id)
-		}
-		oac.Status.LastRecheckTime = &metav1.Time{Time: run.now}
-		oac.Status.LastHandledRequestedAt = oac.Annotations[chatv1alpha1.RequestedAtAnnotation]
+	infos, err := run.api.GetOfficialAccountInfo(ctx, readIDs(oac))
+	if err != nil {
+		return r.restFailed(run, "read the subscriber counts", err)
 	}
-	for _, a := range slices.Clone(oac.Status.Accounts) {
+	pool := oac.Pool()
+	for _, info := range infos {
+		if info.Err != nil && slices.Contains(pool, info.Account) {
+			r.eventNow(oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Read "+info.Account, "cannot read %s: %v", info.Account, info.Err)
+		}
+	}
+	obs := observe(oac, infos, run.now)
+	for _, id := range obs.filled {
+		run.eventOnStore(warning, chatv1alpha1.CapacityExhaustedEvent, "Recheck "+id, "%s is at its limit of %d subscribers (found by the recheck; its callback did not arrive)", id, oac.Status.Account(id).MaxSubscriberNum)
+	}
+	for _, id := range obs.recovered {
+		a := oac.Status.Account(id)
+		run.eventOnStore(normal, chatv1alpha1.AccountRecoveredEvent, "Recover "+id, "%s has room again: %d of %d subscribers", id, a.SubscriberNum, a.MaxSubscriberNum)
+		r.Metrics.action(actionRecover, nil)
+	}
+	for _, id := range obs.adopted {
+		run.eventOnStore(normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "%s, created by this resource before, found again and added to the pool", id)
+	}
+	oac.Status.LastRecheckTime = &metav1.Time{Time: run.now}
+	oac.Status.LastHandledRequestedAt = oac.Annotations[chatv1alpha1.RequestedAtAnnotation]
+	return nil
+}
+
+// finishCreations finishes the scale-out creations whose intent is stored: a stop
+// between the intent and the create call left them under way.
+func (r *OfficialAccountCapacityReconciler) finishCreations(ctx context.Context, run *reconcileRun) error {
+	for _, a := range slices.Clone(run.oac.Status.Accounts) {
 		if a.Creating {
-			if err := r.create(ctx, run, api, a.ID); err != nil {
+			if err := r.create(ctx, run, a.ID); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
+
+// raiseLimits raises the limits raiseLimit allows, each intent stored before its call.
+func (r *OfficialAccountCapacityReconciler) raiseLimits(ctx context.Context, run *reconcileRun) error {
+	oac := run.oac
 	for _, rs := range raises(oac) {
 		a := oac.Status.Account(rs.account)
 		from, since := a.MaxSubscriberNum, a.FullSince // a is not valid past a status write
@@ -257,13 +273,13 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 				return fmt.Errorf("record the intent to raise the limit of %s: %w", rs.account, err)
 			}
 		}
-		err := api.SetMaxSubscriberNum(ctx, rs.account, rs.newLimit)
+		err := run.api.SetMaxSubscriberNum(ctx, rs.account, rs.newLimit)
 		r.Metrics.action(actionRaiseLimit, err)
 		if err != nil {
 			return r.restFailed(run, fmt.Sprintf("raise the limit of %s to %d", rs.account, rs.newLimit), err)
 		}
 		limitRaised(oac, rs)
-		r.event(oac, normal, chatv1alpha1.LimitRaisedEvent, fmt.Sprintf("RaiseLimit %s to %d", rs.account, rs.newLimit), "raised the subscriber limit of %s from %d to %d", rs.account, from, rs.newLimit)
+		r.eventNow(oac, normal, chatv1alpha1.LimitRaisedEvent, fmt.Sprintf("RaiseLimit %s to %d", rs.account, rs.newLimit), "raised the subscriber limit of %s from %d to %d", rs.account, from, rs.newLimit)
 		run.did(rs.account, "raised its limit from %d to %d", from, rs.newLimit)
 		if a := oac.Status.Account(rs.account); !a.Full && since != nil {
 			run.raised = append(run.raised, episodeStart{account: rs.account, since: *since, action: fullAction(oac, rs.account, run.actions[rs.account])})
@@ -276,9 +292,9 @@ func (r *OfficialAccountCapacityReconciler) useREST(ctx context.Context, run *re
 // active account afterwards. The intent is stored in status before the create call,
 // so that a crash between the call and the status write finishes that creation on
 // restart instead of creating a second account.
-func (r *OfficialAccountCapacityReconciler) scaleOut(ctx context.Context, run *reconcileRun, api ChatAPI) (string, error) {
+func (r *OfficialAccountCapacityReconciler) scaleOut(ctx context.Context, run *reconcileRun) (string, error) {
 	oac := run.oac
-	id, _, ok := nextScaleOut(oac)
+	id, ok := nextScaleOut(oac)
 	if !ok {
 		return "", nil
 	}
@@ -286,7 +302,7 @@ func (r *OfficialAccountCapacityReconciler) scaleOut(ctx context.Context, run *r
 	if err := r.patchStatus(ctx, run); err != nil {
 		return "", fmt.Errorf("record the intent to create %s: %w", id, err)
 	}
-	if err := r.create(ctx, run, api, id); err != nil {
+	if err := r.create(ctx, run, id); err != nil {
 		return "", err
 	}
 	if a := oac.Status.Account(id); a != nil && !a.Creating {
@@ -301,7 +317,7 @@ func (r *OfficialAccountCapacityReconciler) scaleOut(ctx context.Context, run *r
 
 // create makes the scale-out account id, whose intent is in status. An account that
 // already exists is adopted only when it has the configured owner.
-func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *reconcileRun, api ChatAPI, id string) error {
+func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *reconcileRun, id string) error {
 	oac := run.oac
 	so := scaleOutSpec(oac)
 	if so == nil { // scale-out was turned off meanwhile: forget the intent
@@ -310,11 +326,11 @@ func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *rec
 	}
 	limit := cmp.Or(so.MaxSubscriberNum, defaultMaxSubscriberNum)
 	name := scaleOutName(so, scaleOutIndex(oac, id))
-	res, err := api.CreateOfficialAccount(ctx, chatapi.CreateAccountRequest{
+	res, err := run.api.CreateOfficialAccount(ctx, chatapi.CreateAccountRequest{
 		Owner: so.OwnerAccount, Name: name, UserID: id, MaxSubscriberNum: limit,
 	})
 	if err == nil && res.AlreadyExisted {
-		err = r.adopt(ctx, run, api, id, so, &limit)
+		err = r.adopt(ctx, run, id, so, &limit)
 	}
 	r.Metrics.action(actionCreate, err)
 	if err != nil {
@@ -327,9 +343,9 @@ func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *rec
 	a.Creating, a.MaxSubscriberNum, a.ReadTime = false, limit, &metav1.MicroTime{Time: run.now}
 	if res.Created {
 		a.SubscriberNum = 0
-		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "Create "+id, "created %s (%q, owner %s, limit %d)", id, name, so.OwnerAccount, limit)
+		r.eventNow(oac, normal, chatv1alpha1.AccountCreatedEvent, "Create "+id, "created %s (%q, owner %s, limit %d)", id, name, so.OwnerAccount, limit)
 	} else {
-		r.event(oac, normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "adopted %s, which an earlier attempt had created (owner %s)", id, so.OwnerAccount)
+		r.eventNow(oac, normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "adopted %s, which an earlier attempt had created (owner %s)", id, so.OwnerAccount)
 	}
 	return nil
 }
@@ -338,8 +354,8 @@ var errForeignAccount = errors.New("account exists with another owner")
 
 // adopt checks that the existing account id is ours (same owner) and reads it into
 // status; limit is set to its known limit.
-func (r *OfficialAccountCapacityReconciler) adopt(ctx context.Context, run *reconcileRun, api ChatAPI, id string, so *chatv1alpha1.ScaleOutSpec, limit *int64) error {
-	infos, err := api.GetOfficialAccountInfo(ctx, []string{id})
+func (r *OfficialAccountCapacityReconciler) adopt(ctx context.Context, run *reconcileRun, id string, so *chatv1alpha1.ScaleOutSpec, limit *int64) error {
+	infos, err := run.api.GetOfficialAccountInfo(ctx, []string{id})
 	if err != nil {
 		return err
 	}
@@ -352,8 +368,8 @@ func (r *OfficialAccountCapacityReconciler) adopt(ctx context.Context, run *reco
 	info := infos[0]
 	if info.Owner != so.OwnerAccount {
 		run.oac.Status.Accounts = slices.DeleteFunc(run.oac.Status.Accounts, func(a chatv1alpha1.AccountStatus) bool { return a.ID == id })
-		run.setNotReady(chatv1alpha1.AccountConflictReason, "account %s already exists with owner %q, not %q: it is not adopted and no account is created", id, info.Owner, so.OwnerAccount)
-		r.event(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Adopt "+id, "account %s already exists with owner %q, not %q; not adopted", id, info.Owner, so.OwnerAccount)
+		run.findings.conflict = fmt.Sprintf("account %s already exists with owner %q, not %q: it is not adopted and no account is created", id, info.Owner, so.OwnerAccount)
+		r.eventNow(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Adopt "+id, "account %s already exists with owner %q, not %q; not adopted", id, info.Owner, so.OwnerAccount)
 		return errForeignAccount
 	}
 	if info.MaxSubscriberNum != nil {
@@ -366,25 +382,18 @@ func (r *OfficialAccountCapacityReconciler) adopt(ctx context.Context, run *reco
 // defaultMaxSubscriberNum is the Chat backend's limit of a new account.
 const defaultMaxSubscriberNum = 100000
 
-// restFailed marks a REST failure on Ready and as a Warning event. Refused
-// credentials are a configuration error (no error returned, no retry loop); anything
-// else is returned so that the work queue retries with backoff.
+// restFailed records a REST failure for Ready and emits it as a Warning event.
+// Refused credentials are a configuration error (no error returned, no retry loop);
+// anything else is returned so that the work queue retries with backoff.
 func (r *OfficialAccountCapacityReconciler) restFailed(run *reconcileRun, what string, err error) error {
-	r.event(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, what, "cannot %s: %v", what, err)
+	r.eventNow(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, what, "cannot %s: %v", what, err)
 	if chatapi.IsAuthError(err) {
-		run.setNotReady(chatv1alpha1.InvalidCredentialsReason, "the Chat REST API refused the credentials of Secret %s: %v", run.oac.Spec.CredentialsRef.Name, err)
+		run.findings.rest = &finding{chatv1alpha1.InvalidCredentialsReason,
+			fmt.Sprintf("the Chat REST API refused the credentials of Secret %s: %v", run.oac.Spec.CredentialsRef.Name, err)}
 		return nil
 	}
-	run.setNotReady(chatv1alpha1.ChatAPIUnavailableReason, "cannot %s: %v", what, err)
+	run.findings.rest = &finding{chatv1alpha1.ChatAPIUnavailableReason, fmt.Sprintf("cannot %s: %v", what, err)}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-// event emits an Event now: for actions, which happened whether or not status is
-// stored afterwards. The action names the subject (account, target): events.k8s.io
-// folds events of one reason and action into a series that keeps the first note, so
-// distinct facts need distinct actions.
-func (r *OfficialAccountCapacityReconciler) event(oac *chatv1alpha1.OfficialAccountCapacity, eventType, reason, action, format string, args ...any) {
-	r.Events.Eventf(oac, nil, eventType, reason, truncate(action, 128), format, args...)
 }
 
 // conflict returns why oac must not act: an account of its pool is also in the pool
@@ -416,33 +425,21 @@ func older(a, b *chatv1alpha1.OfficialAccountCapacity) bool {
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
-// finish sets the conditions, stores status when it changed, then emits the events of
-// the status change and removes an applied clear-full annotation.
-func (r *OfficialAccountCapacityReconciler) finish(ctx context.Context, run *reconcileRun, reconcileErr error) error {
-	oac := run.oac
-	switch {
-	case run.notReady != nil:
-		setReady(oac, metav1.ConditionFalse, run.notReady.Reason, run.notReady.Message)
-	case reconcileErr != nil:
-		setReady(oac, metav1.ConditionFalse, chatv1alpha1.ChatAPIUnavailableReason, reconcileErr.Error())
-	default:
-		setReady(oac, metav1.ConditionTrue, chatv1alpha1.ReconciledReason, "the pool is reconciled")
-	}
-	if reconcileErr == nil {
-		oac.Status.ObservedGeneration = oac.Generation
-	}
-	// What was done must be recorded even when the manager is stopping.
+// finish stores status when it changed, then emits the events of the stored change
+// and removes an applied clear-full annotation. What was done must be recorded even
+// when the manager is stopping, so it outlives the reconcile's context.
+func (r *OfficialAccountCapacityReconciler) finish(ctx context.Context, run *reconcileRun) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := r.patchStatus(ctx, run); err != nil {
 		return err
 	}
 	r.Metrics.stored(run.base) // base is the status as stored now
-	for _, e := range run.events {
-		r.event(oac, e.eventType, e.reason, e.action, "%s", e.message)
+	for _, e := range run.eventsOnStore {
+		r.eventNow(run.oac, e.eventType, e.reason, e.action, "%s", e.message)
 	}
 	if run.clearFull != "" {
-		return r.removeClearFull(ctx, oac, run.clearFull)
+		return r.removeClearFull(ctx, run.oac, run.clearFull)
 	}
 	return nil
 }
@@ -563,7 +560,7 @@ func (r *OfficialAccountCapacityReconciler) usersOfSecret(ctx context.Context, o
 		ctrl.LoggerFrom(ctx).Error(err, "list the users of a Secret", "secret", client.ObjectKeyFromObject(o))
 		return nil
 	}
-	return requests(list.Items, "")
+	return requests(list.Items)
 }
 
 // sharingAccounts maps a resource to the other resources of its app that list one of
@@ -595,13 +592,10 @@ func (r *OfficialAccountCapacityReconciler) sharingAccounts(ctx context.Context,
 	return out
 }
 
-func requests(items []chatv1alpha1.OfficialAccountCapacity, skip types.UID) []reconcile.Request {
-	out := make([]reconcile.Request, 0, len(items))
+func requests(items []chatv1alpha1.OfficialAccountCapacity) []reconcile.Request {
+	out := make([]reconcile.Request, len(items))
 	for i := range items {
-		if items[i].UID == skip {
-			continue
-		}
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&items[i])})
+		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&items[i])}
 	}
 	return out
 }

@@ -63,7 +63,7 @@ func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key 
 }
 
 // restClient returns the REST client of oac, or nil when it has none; a missing
-// Secret, or credentials that the configured actions need and lack, are marked on
+// Secret, or credentials that the configured actions need and lack, are recorded for
 // Ready. Without a client the controller still fails over and publishes. The error
 // is a failure to read the Secret that may pass (retried with backoff).
 func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run *reconcileRun) (ChatAPI, error) {
@@ -73,24 +73,24 @@ func (r *OfficialAccountCapacityReconciler) restClient(ctx context.Context, run 
 	run.credentials = version
 	switch {
 	case err != nil:
-		run.setNotReady(chatv1alpha1.MissingCredentialsReason, "cannot read Secret %s: %v", key.Name, err)
+		run.findings.credentials = &finding{chatv1alpha1.MissingCredentialsReason, fmt.Sprintf("cannot read Secret %s: %v", key.Name, err)}
 		return nil, err
 	case !found:
-		run.setNotReady(chatv1alpha1.MissingCredentialsReason, "Secret %s does not exist: create it with the keys %s, %s and %s",
-			key.Name, chatv1alpha1.CredentialCallbackToken, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)
+		run.findings.credentials = &finding{chatv1alpha1.MissingCredentialsReason, fmt.Sprintf("Secret %s does not exist: create it with the keys %s, %s and %s",
+			key.Name, chatv1alpha1.CredentialCallbackToken, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)}
 		return nil, nil
 	}
 	creds, ok := credentialsFromSecret(oac, data)
 	if !ok {
 		if needsREST(oac) {
-			run.setNotReady(chatv1alpha1.MissingCredentialsReason, "spec.onFull needs the Chat REST API: Secret %s must hold %s and %s, and spec.chatAPI must be set",
-				key.Name, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)
+			run.findings.credentials = &finding{chatv1alpha1.MissingCredentialsReason, fmt.Sprintf("spec.onFull needs the Chat REST API: Secret %s must hold %s and %s, and spec.chatAPI must be set",
+				key.Name, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey)}
 		}
 		return nil, nil
 	}
 	api, err := r.Chat.For(creds)
 	if err != nil {
-		run.setNotReady(chatv1alpha1.InvalidCredentialsReason, "%v", err)
+		run.findings.credentials = &finding{chatv1alpha1.InvalidCredentialsReason, err.Error()}
 		return nil, nil
 	}
 	run.admin = creds.admin

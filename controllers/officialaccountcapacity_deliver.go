@@ -52,7 +52,7 @@ type delivery struct {
 // deliver sends each target's pending messages, targets in parallel, each in order,
 // and stores the outcome in status at once, so that a conflicting write cannot make a
 // later reconcile send them again. It returns when to try again (0: nothing left).
-func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *reconcileRun, api ChatAPI) (time.Duration, error) {
+func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *reconcileRun) (time.Duration, error) {
 	oac := run.oac
 	if !slices.ContainsFunc(oac.Status.Notifications, func(n chatv1alpha1.NotificationStatus) bool { return len(n.Pending) > 0 }) {
 		return 0, nil
@@ -75,7 +75,7 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 		if len(ns.Pending) == 0 {
 			continue
 		}
-		n, config, err := r.notifier(ctx, oac, target, api, run.admin, run.credentials)
+		n, config, err := r.notifier(ctx, oac, target, run.api, run.admin, run.credentials)
 		if ns.BlockedConfig != "" && (ns.BlockedConfig == config || err != nil && !notify.IsPermanent(err)) {
 			continue // refused for good; waits for a change of spec or Secret
 		}
@@ -123,16 +123,16 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 		typ := string(oac.Spec.Notify[d.index].Type)
 		r.Metrics.notified(typ, "sent", len(d.sent))
 		for _, id := range d.sent {
-			r.event(oac, normal, chatv1alpha1.NotificationSentEvent, "Notify "+ns.Name+" "+id, "%s accepted %s", ns.Name, id)
+			r.eventNow(oac, normal, chatv1alpha1.NotificationSentEvent, "Notify "+ns.Name+" "+id, "%s accepted %s", ns.Name, id)
 		}
 		switch {
 		case d.err == nil:
 		case notify.IsPermanent(d.err):
 			r.Metrics.notified(typ, "refused", 1)
-			r.event(oac, warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s refused the message for good; nothing more is sent to it until its spec or Secret changes: %v", ns.Name, d.err)
+			r.eventNow(oac, warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s refused the message for good; nothing more is sent to it until its spec or Secret changes: %v", ns.Name, d.err)
 		default:
 			r.Metrics.notified(typ, "failed", 1)
-			r.event(oac, warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s: delivery failed %d times in a row; trying again: %v", ns.Name, ns.Failures, d.err)
+			r.eventNow(oac, warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s: delivery failed %d times in a row; trying again: %v", ns.Name, ns.Failures, d.err)
 			wait := min(time.Duration(1)<<min(ns.Failures, 9)*time.Second, 5*time.Minute)
 			if retry == 0 || wait < retry {
 				retry = wait

@@ -147,6 +147,7 @@ func TestPlanExhaustedOncePerExhaustion(t *testing.T) {
 	markFull(oac, "@TOA#_a", t0)
 	markFull(oac, "@TOA#_b", t0)
 	setActive(oac, "")
+	summarize(oac, findings{}, true, nil)
 	planNotifications(oac, t0, nil, nil)
 	got := pendingKinds(oac.Status.Notifications[0])
 	if !slices.Equal(got, []string{"full:@TOA#_a", "full:@TOA#_b", "exhausted:"}) {
@@ -159,6 +160,7 @@ func TestPlanExhaustedOncePerExhaustion(t *testing.T) {
 	}
 	// Room again, then exhausted again: a new exhaustion.
 	setActive(oac, "@TOA#_a")
+	summarize(oac, findings{}, true, nil)
 	planNotifications(oac, t0.Add(2*time.Minute), nil, nil)
 	deliverAll(oac)
 	meta.RemoveStatusCondition(&oac.Status.Conditions, chatv1alpha1.ConditionCapacityAvailable)

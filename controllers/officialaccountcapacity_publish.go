@@ -13,8 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-
-	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
 )
 
 const (
@@ -77,7 +75,7 @@ func (r *OfficialAccountCapacityReconciler) publish(ctx context.Context, run *re
 		return fmt.Errorf("read ConfigMap %s: %w", name.Name, err)
 	}
 	if !metav1.IsControlledBy(cm, oac) {
-		run.setNotReady(chatv1alpha1.PublishConflictReason, "ConfigMap %s exists and is not owned by this resource: delete it or choose another spec.publish.configMapName", name.Name)
+		run.findings.publishConflict = fmt.Sprintf("ConfigMap %s exists and is not owned by this resource: delete it or choose another spec.publish.configMapName", name.Name)
 		return nil
 	}
 	if maps.Equal(cm.Data, want) && cm.Labels[ManagedByLabel] == managedByValue && len(cm.BinaryData) == 0 {

@@ -12,17 +12,91 @@ import (
 
 // Status setters: no side effects, so they are tested without a cluster.
 
-// setReady sets the Ready condition.
-func setReady(oac *chatv1alpha1.OfficialAccountCapacity, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&oac.Status.Conditions, metav1.Condition{
-		Type: chatv1alpha1.ConditionReady, Status: status, Reason: reason, Message: message,
-		ObservedGeneration: oac.Generation,
-	})
+// findings is what a reconcile found wrong, each recorded where it is found;
+// summarize turns them into the Ready condition. The zero value: nothing is wrong.
+type findings struct {
+	// conflict: an older resource of the app manages an account of the pool, or a
+	// scale-out ID exists with another owner (AccountConflict).
+	conflict string
+	// credentials: the Secret, its keys or spec.chatAPI are missing
+	// (MissingCredentials), or no client can be made of them (InvalidCredentials).
+	credentials *finding
+	// rest: the first failure of the Chat REST API: refused credentials
+	// (InvalidCredentials) or any other (ChatAPIUnavailable).
+	rest *finding
+	// publishConflict: the ConfigMap of spec.publish is not the resource's own.
+	publishConflict string
 }
 
-// setActive sets status.activeAccount and the CapacityAvailable condition from the
-// account new subscribers should use ("" when none has room). It returns the events
-// the change is worth: ActiveAccountChanged, CapacityExhausted.
+// finding is one problem: the reason Ready gives for it, and the message.
+type finding struct {
+	reason  string
+	message string
+}
+
+// readiness is what Ready says of a reconcile with these findings that ended with err
+// (nil: it succeeded). One problem is shown, the one to fix first: suspension, then
+// a conflict, the credentials, the REST API, publishing, and any other error.
+func readiness(oac *chatv1alpha1.OfficialAccountCapacity, f findings, err error) finding {
+	switch {
+	case oac.Spec.Suspend:
+		return finding{chatv1alpha1.SuspendedReason, "spec.suspend is true: callbacks are recorded, no action is taken"}
+	case f.conflict != "":
+		return finding{chatv1alpha1.AccountConflictReason, f.conflict}
+	case f.credentials != nil:
+		return *f.credentials
+	case f.rest != nil:
+		return *f.rest
+	case f.publishConflict != "":
+		return finding{chatv1alpha1.PublishConflictReason, f.publishConflict}
+	case err != nil:
+		return finding{chatv1alpha1.ChatAPIUnavailableReason, err.Error()}
+	}
+	return finding{chatv1alpha1.ReconciledReason, "the pool is reconciled"}
+}
+
+// summarize sets what status says of the reconcile as a whole: Ready from the
+// findings and err, observedGeneration when it succeeded, and, when it decided the
+// active account (not while suspended or in conflict), CapacityAvailable. It returns
+// the event the change is worth: CapacityExhausted when no account has room any more.
+func summarize(oac *chatv1alpha1.OfficialAccountCapacity, f findings, decided bool, err error) []event {
+	st := &oac.Status
+	ready := readiness(oac, f, err)
+	status := metav1.ConditionFalse
+	if ready.reason == chatv1alpha1.ReconciledReason {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type: chatv1alpha1.ConditionReady, Status: status, Reason: ready.reason, Message: ready.message,
+		ObservedGeneration: oac.Generation,
+	})
+	if err == nil {
+		st.ObservedGeneration = oac.Generation
+	}
+	if !decided {
+		return nil
+	}
+
+	wasAvailable := !meta.IsStatusConditionFalse(st.Conditions, chatv1alpha1.ConditionCapacityAvailable)
+	cond := metav1.Condition{
+		Type: chatv1alpha1.ConditionCapacityAvailable, Status: metav1.ConditionTrue,
+		Reason: chatv1alpha1.AccountAvailableReason, ObservedGeneration: oac.Generation,
+		Message: fmt.Sprintf("%s has room for new subscribers", st.ActiveAccount),
+	}
+	var evs []event
+	if st.ActiveAccount == "" {
+		cond.Status, cond.Reason = metav1.ConditionFalse, chatv1alpha1.AllAccountsFullReason
+		cond.Message = fullMessage(oac)
+		if wasAvailable {
+			evs = append(evs, event{warning, chatv1alpha1.CapacityExhaustedEvent, "Exhausted", cond.Message})
+		}
+	}
+	meta.SetStatusCondition(&st.Conditions, cond)
+	return evs
+}
+
+// setActive sets status.activeAccount to the account new subscribers should use (""
+// when none has room). It returns the event the change is worth: ActiveAccountChanged.
 func setActive(oac *chatv1alpha1.OfficialAccountCapacity, active string) []event {
 	st := &oac.Status
 	var evs []event
@@ -33,21 +107,7 @@ func setActive(oac *chatv1alpha1.OfficialAccountCapacity, active string) []event
 		}
 		evs = append(evs, event{normal, chatv1alpha1.ActiveAccountChangedEvent, "Failover to " + active, msg})
 	}
-	wasAvailable := !meta.IsStatusConditionFalse(st.Conditions, chatv1alpha1.ConditionCapacityAvailable)
 	st.ActiveAccount = active
-	cond := metav1.Condition{
-		Type: chatv1alpha1.ConditionCapacityAvailable, Status: metav1.ConditionTrue,
-		Reason: chatv1alpha1.AccountAvailableReason, ObservedGeneration: oac.Generation,
-		Message: fmt.Sprintf("%s has room for new subscribers", active),
-	}
-	if active == "" {
-		cond.Status, cond.Reason = metav1.ConditionFalse, chatv1alpha1.AllAccountsFullReason
-		cond.Message = fullMessage(oac)
-		if wasAvailable {
-			evs = append(evs, event{warning, chatv1alpha1.CapacityExhaustedEvent, "Exhausted", cond.Message})
-		}
-	}
-	meta.SetStatusCondition(&st.Conditions, cond)
 	return evs
 }
 
@@ -67,16 +127,3 @@ func fullMessage(oac *chatv1alpha1.OfficialAccountCapacity) string {
 	}
 	return fmt.Sprintf("all %d accounts are full: %s", len(oac.Pool()), strings.Join(why, "; "))
 }
-
-// event is a Kubernetes Event to emit about the resource.
-type event struct {
-	eventType string
-	reason    string
-	action    string
-	message   string
-}
-
-const (
-	normal  = "Normal"
-	warning = "Warning"
-)
