@@ -30,6 +30,14 @@ if [[ -x "$dir/kube-apiserver" && -x "$dir/etcd" ]]; then
 fi
 
 mkdir -p "$cache"
+# One build at a time: a second caller (another terminal, a parallel test run) waits
+# for the first instead of compiling the same packages beside it, then finds its result.
+exec 9>"$cache/.lock"
+flock 9
+if [[ -x "$dir/kube-apiserver" && -x "$dir/etcd" ]]; then
+	echo "$dir"
+	exit 0
+fi
 # Build into a scratch directory and rename it into place, so that an interrupted
 # build is never mistaken for a finished one.
 tmp=$(mktemp -d "$cache/.build-XXXXXX")
