@@ -28,14 +28,10 @@ func publishTo(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 func TestCallbackFailsOverToTheSecondary(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
-	h.start(nil)
-	h.create(publishTo)
-	h.active("@TOA#_a")
+	h.startPool(publishTo)
 	h.condition(chatv1alpha1.ConditionReady, metav1.ConditionTrue, chatv1alpha1.ReconciledReason)
 
-	h.chat.SetSubscriberNum("@TOA#_a", 100)
-	h.full("@TOA#_a", time.Now())
+	h.fill("@TOA#_a")
 	o := h.active("@TOA#_b")
 	if a := accountOf(o, "@TOA#_a"); !a.Full || a.Origin != chatv1alpha1.OriginSpec || a.MaxSubscriberNum != 100 || a.FullEvents != 1 {
 		t.Errorf("primary after the callback: %+v", a)
@@ -78,51 +74,33 @@ func TestCallbackFailsOverToTheSecondary(t *testing.T) {
 func TestRaiseLimitThenFailOverAtTheCeiling(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
-	h.start(nil)
-	h.create(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 		s.OnFull = &chatv1alpha1.OnFullSpec{RaiseLimit: &chatv1alpha1.RaiseLimitSpec{Step: 50, Ceiling: 180}}
 	})
-	h.active("@TOA#_a")
+	notFullAt := func(limit int64) func(a chatv1alpha1.AccountStatus) error {
+		return func(a chatv1alpha1.AccountStatus) error {
+			if a.Full || a.MaxSubscriberNum != limit {
+				return fmt.Errorf("%+v, want not full with limit %d", a, limit)
+			}
+			return nil
+		}
+	}
 
-	h.chat.SetSubscriberNum("@TOA#_a", 100)
-	h.full("@TOA#_a", time.Now())
-	testEventually(t, func() error {
-		if a, _ := h.chat.Account("@TOA#_a"); a.MaxSubscriberNum != 150 {
-			return fmt.Errorf("fake server's limit = %d, want 150", a.MaxSubscriberNum)
-		}
-		return nil
-	})
-	o := h.wait(10*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
-		if a := accountOf(o, "@TOA#_a"); a.Full || a.MaxSubscriberNum != 150 {
-			return fmt.Errorf("primary = %+v, want not full with limit 150", a)
-		}
-		return nil
-	})
+	h.fill("@TOA#_a")
+	h.serverLimit("@TOA#_a", 150)
+	o := h.account("@TOA#_a", 10*time.Second, notFullAt(150))
 	if o.Status.ActiveAccount != "@TOA#_a" {
 		t.Errorf("active = %q after the raise, want the primary still", o.Status.ActiveAccount)
 	}
 	h.event(chatv1alpha1.LimitRaisedEvent, "from 100 to 150")
 
 	// Full again: raised to the ceiling, not past it.
-	h.chat.SetSubscriberNum("@TOA#_a", 150)
-	h.full("@TOA#_a", time.Now())
-	testEventually(t, func() error {
-		if a, _ := h.chat.Account("@TOA#_a"); a.MaxSubscriberNum != 180 {
-			return fmt.Errorf("fake server's limit = %d, want the ceiling 180", a.MaxSubscriberNum)
-		}
-		return nil
-	})
-	h.wait(10*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
-		if a := accountOf(o, "@TOA#_a"); a.Full || a.MaxSubscriberNum != 180 {
-			return fmt.Errorf("primary = %+v", a)
-		}
-		return nil
-	})
+	h.fill("@TOA#_a")
+	h.serverLimit("@TOA#_a", 180)
+	h.account("@TOA#_a", 10*time.Second, notFullAt(180))
 
 	// At the ceiling the next full callback fails over.
-	h.chat.SetSubscriberNum("@TOA#_a", 180)
-	h.full("@TOA#_a", time.Now())
+	h.fill("@TOA#_a")
 	h.active("@TOA#_b")
 	if a, _ := h.chat.Account("@TOA#_a"); a.MaxSubscriberNum != 180 {
 		t.Errorf("limit raised past the ceiling: %d", a.MaxSubscriberNum)
@@ -154,10 +132,7 @@ func createdAccounts(h *harness) []chatapitest.Account {
 func TestScaleOutCreatesExactlyOneAccountAndRespectsMaxAccounts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
-	h.start(nil)
-	h.create(scaleOut(3))
-	h.active("@TOA#_a")
+	h.startPool(scaleOut(3))
 
 	now := time.Now()
 	h.chat.SetSubscriberNum("@TOA#_a", 100)
@@ -187,8 +162,7 @@ func TestScaleOutCreatesExactlyOneAccountAndRespectsMaxAccounts(t *testing.T) {
 	}
 
 	// The created account fills up: the pool is at maxAccounts (3), nothing more.
-	h.chat.SetSubscriberNum(created, 1000)
-	h.full(created, time.Now())
+	h.fill(created)
 	h.condition(chatv1alpha1.ConditionCapacityAvailable, metav1.ConditionFalse, chatv1alpha1.AllAccountsFullReason)
 	h.event(chatv1alpha1.CapacityExhaustedEvent, "maxAccounts (3)")
 	if n := len(createdAccounts(h)); n != 1 {
@@ -235,17 +209,9 @@ func (h *holdAnswer) wait(t *testing.T) {
 func TestScaleOutSurvivesAStopBetweenCreateAndStatusWrite(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
 	hold := newHoldAnswer(h, chatapi.CommandCreateOfficialAccount)
-	h.start(hold)
-	h.create(scaleOut(4))
-	h.active("@TOA#_a")
-
-	h.chat.SetSubscriberNum("@TOA#_a", 100)
-	h.chat.SetSubscriberNum("@TOA#_b", 100)
-	now := time.Now()
-	h.full("@TOA#_a", now)
-	h.full("@TOA#_b", now)
+	h.startPoolVia(hold, scaleOut(4))
+	h.fill("@TOA#_a", "@TOA#_b")
 	hold.wait(t)
 	h.stop() // the manager dies with the account created and the answer not recorded
 	o := h.get()
@@ -276,14 +242,8 @@ func TestScaleOutSurvivesAStopBetweenCreateAndStatusWrite(t *testing.T) {
 func TestLostStatusFindsCreatedAccountsAgain(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
-	h.start(nil)
-	h.create(scaleOut(4))
-	h.active("@TOA#_a")
-	h.chat.SetSubscriberNum("@TOA#_a", 100)
-	h.chat.SetSubscriberNum("@TOA#_b", 100)
-	h.full("@TOA#_a", time.Now())
-	h.full("@TOA#_b", time.Now())
+	h.startPool(scaleOut(4))
+	h.fill("@TOA#_a", "@TOA#_b")
 	created := h.wait(15*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
 		if a := accountOf(o, o.Status.ActiveAccount); a.Origin != chatv1alpha1.OriginScaleOut || a.Creating {
 			return fmt.Errorf("no created account active yet: %s", dump(o.Status))
@@ -299,9 +259,9 @@ func TestLostStatusFindsCreatedAccountsAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start(nil)
-	o = h.wait(15*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
-		if a := accountOf(o, created); a.Origin != chatv1alpha1.OriginScaleOut {
-			return fmt.Errorf("created account not found again: %s", dump(o.Status))
+	h.account(created, 15*time.Second, func(a chatv1alpha1.AccountStatus) error {
+		if a.Origin != chatv1alpha1.OriginScaleOut {
+			return fmt.Errorf("created account not found again: %+v", a)
 		}
 		return nil
 	})
@@ -320,10 +280,7 @@ func TestLostStatusFindsCreatedAccountsAgain(t *testing.T) {
 func TestAllAccountsFullWithNothingConfigured(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
-	h.start(nil)
-	h.create(publishTo)
-	h.active("@TOA#_a")
+	h.startPool(publishTo)
 	h.gauge("oacapacity_capacity_available", "pool", 1)
 	h.gauge("oacapacity_full_accounts", "pool", 0)
 	h.full("@TOA#_a", time.Now())
@@ -347,23 +304,19 @@ func TestAllAccountsFullWithNothingConfigured(t *testing.T) {
 func TestRecheckFindsLostCallbacksAndRecovers(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
-	h.start(nil)
-	h.create(func(s *chatv1alpha1.OfficialAccountCapacitySpec) { s.Accounts = append(s.Accounts, "@TOA#_c") })
 	h.chat.AddAccount(chatapitest.Account{ID: "@TOA#_c", Name: "C", Owner: owner, MaxSubscriberNum: 100})
-	h.active("@TOA#_a")
+	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) { s.Accounts = append(s.Accounts, "@TOA#_c") })
 
 	// The limit of a is learned from its callback; it then recovers only below 95%.
-	h.chat.SetSubscriberNum("@TOA#_a", 100)
-	h.full("@TOA#_a", time.Now())
+	h.fill("@TOA#_a")
 	h.active("@TOA#_b")
-	h.wait(10*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
-		if a := accountOf(o, "@TOA#_a"); a.MaxSubscriberNum != 100 {
-			return fmt.Errorf("limit of a = %d, want 100 learned", a.MaxSubscriberNum)
+	h.account("@TOA#_a", 10*time.Second, func(a chatv1alpha1.AccountStatus) error {
+		if a.MaxSubscriberNum != 100 {
+			return fmt.Errorf("limit = %d, want 100 learned", a.MaxSubscriberNum)
 		}
 		return nil
 	})
-	requestRecheck(t, h, "1")
+	h.annotate(chatv1alpha1.RequestedAtAnnotation, "1")
 	h.wait(10*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
 		if o.Status.LastHandledRequestedAt != "1" {
 			return fmt.Errorf("requested-at not acknowledged: %q", o.Status.LastHandledRequestedAt)
@@ -376,7 +329,7 @@ func TestRecheckFindsLostCallbacksAndRecovers(t *testing.T) {
 	h.chat.ReturnMaxSubscriberNum(true)
 	h.chat.SetSubscriberNum("@TOA#_b", 100)
 	h.chat.SetSubscriberNum("@TOA#_a", 96)
-	requestRecheck(t, h, "2")
+	h.annotate(chatv1alpha1.RequestedAtAnnotation, "2")
 	o := h.active("@TOA#_c")
 	if a := accountOf(o, "@TOA#_a"); !a.Full {
 		t.Errorf("a cleared at 96%% of its limit: %+v", a)
@@ -384,7 +337,7 @@ func TestRecheckFindsLostCallbacksAndRecovers(t *testing.T) {
 	h.event(chatv1alpha1.CapacityExhaustedEvent, "@TOA#_b is at its limit")
 
 	h.chat.SetSubscriberNum("@TOA#_a", 95)
-	requestRecheck(t, h, "3")
+	h.annotate(chatv1alpha1.RequestedAtAnnotation, "3")
 	h.active("@TOA#_a")
 	h.event(chatv1alpha1.AccountRecoveredEvent, "@TOA#_a has room again: 95 of 100")
 }
@@ -401,13 +354,8 @@ func TestClearFullByAnnotation(t *testing.T) {
 	h.active("@TOA#_b")
 	h.condition(chatv1alpha1.ConditionReady, metav1.ConditionTrue, chatv1alpha1.ReconciledReason)
 
-	o := h.get()
-	orig := o.DeepCopy()
-	o.Annotations = map[string]string{chatv1alpha1.ClearFullAnnotation: "@TOA#_a"}
-	if err := env.Client.Patch(context.Background(), o, client.MergeFrom(orig)); err != nil {
-		t.Fatal(err)
-	}
-	o = h.active("@TOA#_a")
+	h.annotate(chatv1alpha1.ClearFullAnnotation, "@TOA#_a")
+	h.active("@TOA#_a")
 	h.wait(10*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
 		if _, ok := o.Annotations[chatv1alpha1.ClearFullAnnotation]; ok || o.Status.FullAccounts != 0 {
 			return fmt.Errorf("annotation still there or fullAccounts %d", o.Status.FullAccounts)
@@ -470,10 +418,7 @@ func TestCredentialProblemsDoNotLoop(t *testing.T) {
 func TestOlderResourceOwnsASharedAccount(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
-	h.start(nil)
-	h.create(nil)
-	h.active("@TOA#_a")
+	h.startPool(nil)
 	newer := &chatv1alpha1.OfficialAccountCapacity{
 		ObjectMeta: metav1.ObjectMeta{Name: "pool-newer", Namespace: h.ns}, // after "pool" when created in the same second
 		Spec: chatv1alpha1.OfficialAccountCapacitySpec{SDKAppID: h.appID, Accounts: []string{"@TOA#_b", "@TOA#_x"},
@@ -482,13 +427,8 @@ func TestOlderResourceOwnsASharedAccount(t *testing.T) {
 	if err := env.Client.Create(context.Background(), newer); err != nil {
 		t.Fatal(err)
 	}
-	readyOf := func(name string) (*chatv1alpha1.OfficialAccountCapacity, error) {
-		o := &chatv1alpha1.OfficialAccountCapacity{}
-		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: name}, o)
-		return o, err
-	}
 	testEventually(t, func() error {
-		o, err := readyOf("pool-newer")
+		o, err := h.resource("pool-newer")
 		if err != nil {
 			return err
 		}
@@ -511,7 +451,7 @@ func TestOlderResourceOwnsASharedAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	testEventually(t, func() error {
-		o, err := readyOf("pool-newer")
+		o, err := h.resource("pool-newer")
 		if err != nil {
 			return err
 		}
@@ -554,19 +494,6 @@ func TestSuspendStopsActionsNotRecording(t *testing.T) {
 	}
 }
 
-func requestRecheck(t *testing.T, h *harness, value string) {
-	t.Helper()
-	o := h.get()
-	orig := o.DeepCopy()
-	if o.Annotations == nil {
-		o.Annotations = map[string]string{}
-	}
-	o.Annotations[chatv1alpha1.RequestedAtAnnotation] = value
-	if err := env.Client.Patch(context.Background(), o, client.MergeFrom(orig)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func patchConfigMap(t *testing.T, h *harness, account string) {
 	t.Helper()
 	patch := []byte(fmt.Sprintf(`{"data":{"account":%q}}`, account))
@@ -594,18 +521,12 @@ func testEventually(t *testing.T, check func() error) {
 func TestScaleOutDoesNotAdoptAnotherOwnersAccount(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
-	h.start(nil)
-	o := h.create(scaleOut(4))
-	h.active("@TOA#_a")
+	o := h.startPool(scaleOut(4))
 	// The documented ID format: @TOA#_oac-<UID without dashes>-<n>.
 	taken := "@TOA#_oac-" + strings.ReplaceAll(string(o.UID), "-", "") + "-1"
 	h.chat.AddAccount(chatapitest.Account{ID: taken, Name: "Not ours", Owner: "mallory", MaxSubscriberNum: 5})
 
-	h.chat.SetSubscriberNum("@TOA#_a", 100)
-	h.chat.SetSubscriberNum("@TOA#_b", 100)
-	h.full("@TOA#_a", time.Now())
-	h.full("@TOA#_b", time.Now())
+	h.fill("@TOA#_a", "@TOA#_b")
 	c := h.condition(chatv1alpha1.ConditionReady, metav1.ConditionFalse, chatv1alpha1.AccountConflictReason)
 	if !strings.Contains(c.Message, `owner "mallory"`) {
 		t.Errorf("Ready message %q does not name the owner", c.Message)
@@ -633,15 +554,11 @@ func TestScaleOutDoesNotAdoptAnotherOwnersAccount(t *testing.T) {
 func TestRaiseSurvivesAStopBetweenCallAndStatusWrite(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
 	hold := newHoldAnswer(h, chatapi.CommandModifyOfficialAccount)
-	h.start(hold)
-	h.create(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+	h.startPoolVia(hold, func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 		s.OnFull = &chatv1alpha1.OnFullSpec{RaiseLimit: &chatv1alpha1.RaiseLimitSpec{Step: 50, Ceiling: 500}}
 	})
-	h.active("@TOA#_a")
-	h.chat.SetSubscriberNum("@TOA#_a", 100)
-	h.full("@TOA#_a", time.Now())
+	h.fill("@TOA#_a")
 	hold.wait(t)
 	h.stop()
 	if a := accountOf(h.get(), "@TOA#_a"); a.RaisingTo != 150 || !a.Full {
@@ -650,8 +567,8 @@ func TestRaiseSurvivesAStopBetweenCallAndStatusWrite(t *testing.T) {
 	h.chat.SetSubscriberNum("@TOA#_a", 120) // the raise took effect: subscribers grew past the old limit
 
 	h.start(nil)
-	h.wait(15*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
-		if a := accountOf(o, "@TOA#_a"); a.Full || a.RaisingTo != 0 || a.MaxSubscriberNum != 150 {
+	h.account("@TOA#_a", 15*time.Second, func(a chatv1alpha1.AccountStatus) error {
+		if a.Full || a.RaisingTo != 0 || a.MaxSubscriberNum != 150 {
 			return fmt.Errorf("after the restart: %+v", a)
 		}
 		return nil

@@ -23,18 +23,15 @@ import (
 func TestNotifyEachTargetOncePerEpisode(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
 	slack, hook := newSink(t), newSink(t)
-	h.start(nil)
 	slackRef, hookRef := h.target("slack", slack.srv.URL+"/services/T0/B0/XXXX", ""), h.target("hook", hook.srv.URL+"/hook", "hook-signing-key")
-	h.create(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 		s.Notify = []chatv1alpha1.NotifyTarget{
 			{Name: "ops", Type: chatv1alpha1.NotifySlack, SecretRef: slackRef},
 			{Name: "hook", Type: chatv1alpha1.NotifyWebhook, SecretRef: hookRef},
 			{Name: "owners", Type: chatv1alpha1.NotifyChat, ToAccounts: []string{"alice"}},
 		}
 	})
-	h.active("@TOA#_a")
 	eventTime := time.Now()
 	h.full("@TOA#_a", eventTime)
 
@@ -91,17 +88,14 @@ func TestNotifyEachTargetOncePerEpisode(t *testing.T) {
 func TestNotifyRetriesTransientFailuresAndStopsOnPermanentOnes(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
 	flaky, gone := newSink(t, 500, 500, 500), newSink(t, 404, 404, 404, 404)
-	h.start(nil)
 	flakyRef, goneRef := h.target("flaky", flaky.srv.URL, ""), h.target("gone", gone.srv.URL, "")
-	h.create(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 		s.Notify = []chatv1alpha1.NotifyTarget{
 			{Name: "flaky", Type: chatv1alpha1.NotifySlack, SecretRef: flakyRef},
 			{Name: "gone", Type: chatv1alpha1.NotifyWebhook, SecretRef: goneRef},
 		}
 	})
-	h.active("@TOA#_a")
 	h.full("@TOA#_a", time.Now())
 
 	flaky.waitAccepted(t, 1)
@@ -139,18 +133,15 @@ func TestNotifyRetriesTransientFailuresAndStopsOnPermanentOnes(t *testing.T) {
 func TestNotifyAcrossRestarts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.secret(h.credentials())
 	ok, down := newSink(t), newSink(t)
 	down.answer(503, 1000)
-	h.start(nil)
 	okRef, downRef := h.target("ok", ok.srv.URL, ""), h.target("down", down.srv.URL, "")
-	h.create(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 		s.Notify = []chatv1alpha1.NotifyTarget{
 			{Name: "ok", Type: chatv1alpha1.NotifySlack, SecretRef: okRef},
 			{Name: "down", Type: chatv1alpha1.NotifySlack, SecretRef: downRef},
 		}
 	})
-	h.active("@TOA#_a")
 	h.full("@TOA#_a", time.Now())
 	ok.waitAccepted(t, 1)
 	testEventually(t, func() error {
@@ -199,7 +190,7 @@ func TestNotifyExhaustionRecoveryAndRepeats(t *testing.T) {
 	if !strings.Contains(strings.Join(got[3:], "\n"), "@TOA#_a is still full") || !strings.Contains(strings.Join(got[3:], "\n"), "@TOA#_b is still full") {
 		t.Fatalf("repeats %q", got[3:])
 	}
-	annotate(t, h, chatv1alpha1.ClearFullAnnotation, "@TOA#_a,@TOA#_b")
+	h.annotate(chatv1alpha1.ClearFullAnnotation, "@TOA#_a,@TOA#_b")
 	got = s.waitAccepted(t, 7)
 	if !strings.Contains(got[5], "has room again") || !strings.Contains(got[6], "has room again") {
 		t.Fatalf("recovery messages %q", got[5:])
@@ -220,19 +211,6 @@ func updateSecretURL(t *testing.T, h *harness, name, url string) {
 	}
 	sec.Data[chatv1alpha1.NotifyURLKey] = []byte(url)
 	if err := env.Client.Update(context.Background(), &sec); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func annotate(t *testing.T, h *harness, key, value string) {
-	t.Helper()
-	o := h.get()
-	orig := o.DeepCopy()
-	if o.Annotations == nil {
-		o.Annotations = map[string]string{}
-	}
-	o.Annotations[key] = value
-	if err := env.Client.Patch(context.Background(), o, client.MergeFrom(orig)); err != nil {
 		t.Fatal(err)
 	}
 }

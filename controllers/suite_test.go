@@ -215,6 +215,82 @@ func (h *harness) full(account string, eventTime time.Time) {
 	}
 }
 
+// startPool is where most tests begin: the fake server's credentials, a running
+// manager, and the resource "pool" (its spec changed by mutate), active on its primary.
+func (h *harness) startPool(mutate func(*chatv1alpha1.OfficialAccountCapacitySpec)) *chatv1alpha1.OfficialAccountCapacity {
+	h.t.Helper()
+	return h.startPoolVia(nil, mutate)
+}
+
+// startPoolVia is startPool with the manager's REST calls carried by transport.
+func (h *harness) startPoolVia(transport http.RoundTripper, mutate func(*chatv1alpha1.OfficialAccountCapacitySpec)) *chatv1alpha1.OfficialAccountCapacity {
+	h.t.Helper()
+	h.secret(h.credentials())
+	h.start(transport)
+	h.create(mutate)
+	return h.active("@TOA#_a")
+}
+
+// fill brings each account to its limit on the fake server, then sends its full
+// callback, all with one EventTime, as Chat would when they fill up together.
+func (h *harness) fill(accounts ...string) {
+	h.t.Helper()
+	now := time.Now()
+	for _, id := range accounts {
+		a, ok := h.chat.Account(id)
+		if !ok {
+			h.t.Fatalf("the fake server has no account %s", id)
+		}
+		h.chat.SetSubscriberNum(id, a.MaxSubscriberNum)
+	}
+	for _, id := range accounts {
+		h.full(id, now)
+	}
+}
+
+// serverLimit waits until the fake server's limit of account is want.
+func (h *harness) serverLimit(account string, want int64) {
+	h.t.Helper()
+	testEventually(h.t, func() error {
+		if a, _ := h.chat.Account(account); a.MaxSubscriberNum != want {
+			return fmt.Errorf("fake server's limit of %s = %d, want %d", account, a.MaxSubscriberNum, want)
+		}
+		return nil
+	})
+}
+
+// account waits until the stored status of account passes check.
+func (h *harness) account(id string, timeout time.Duration, check func(chatv1alpha1.AccountStatus) error) *chatv1alpha1.OfficialAccountCapacity {
+	h.t.Helper()
+	return h.wait(timeout, func(o *chatv1alpha1.OfficialAccountCapacity) error {
+		if err := check(accountOf(o, id)); err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// annotate sets an annotation of the resource "pool".
+func (h *harness) annotate(key, value string) {
+	h.t.Helper()
+	o := h.get()
+	orig := o.DeepCopy()
+	if o.Annotations == nil {
+		o.Annotations = map[string]string{}
+	}
+	o.Annotations[key] = value
+	if err := env.Client.Patch(context.Background(), o, client.MergeFrom(orig)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// resource reads another resource of the test's namespace.
+func (h *harness) resource(name string) (*chatv1alpha1.OfficialAccountCapacity, error) {
+	o := &chatv1alpha1.OfficialAccountCapacity{}
+	err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: name}, o)
+	return o, err
+}
+
 // get reads the resource from the API server.
 func (h *harness) get() *chatv1alpha1.OfficialAccountCapacity {
 	h.t.Helper()
