@@ -61,11 +61,19 @@ func activeAccount(oac *chatv1alpha1.OfficialAccountCapacity) string {
 }
 
 // readingDue reports whether the pool's subscriber counts should be read now: at the
-// recheck interval, on a new requested-at, for a full account not read since its last
-// event (its limit is needed to raise it), or for an account being created.
+// recheck interval, or when a decision waits for a reading (readingUrgent).
 func readingDue(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) bool {
 	st := &oac.Status
-	if st.LastRecheckTime == nil || now.Sub(st.LastRecheckTime.Time) >= recheckInterval(oac) {
+	return st.LastRecheckTime == nil || now.Sub(st.LastRecheckTime.Time) >= recheckInterval(oac) || readingUrgent(oac)
+}
+
+// readingUrgent reports whether a decision waits for a reading: the first one (it
+// finds the accounts an earlier scale-out created before another is made), a new
+// requested-at, a full account not read since its last event (its limit is needed to
+// raise it), an account being created or raised.
+func readingUrgent(oac *chatv1alpha1.OfficialAccountCapacity) bool {
+	st := &oac.Status
+	if st.LastRecheckTime == nil {
 		return true
 	}
 	if v, ok := oac.Annotations[chatv1alpha1.RequestedAtAnnotation]; ok && v != st.LastHandledRequestedAt {

@@ -318,33 +318,38 @@ func TestReadingDue(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		mutate func(*chatv1alpha1.OfficialAccountCapacity)
-		want   bool
+		due    bool
+		urgent bool // a decision waits for it: read at once, not batched
 	}{
-		{"never read", func(o *chatv1alpha1.OfficialAccountCapacity) { o.Status.LastRecheckTime = nil }, true},
-		{"read just now", func(*chatv1alpha1.OfficialAccountCapacity) {}, false},
-		{"interval passed", func(o *chatv1alpha1.OfficialAccountCapacity) { o.Status.LastRecheckTime = ts(t0.Add(-time.Minute)) }, true},
+		{"never read", func(o *chatv1alpha1.OfficialAccountCapacity) { o.Status.LastRecheckTime = nil }, true, true},
+		{"read just now", func(*chatv1alpha1.OfficialAccountCapacity) {}, false, false},
+		{"interval passed", func(o *chatv1alpha1.OfficialAccountCapacity) { o.Status.LastRecheckTime = ts(t0.Add(-time.Minute)) }, true, false},
 		{"new requested-at", func(o *chatv1alpha1.OfficialAccountCapacity) {
 			o.Annotations = map[string]string{chatv1alpha1.RequestedAtAnnotation: "now"}
-		}, true},
+		}, true, true},
 		{"requested-at handled", func(o *chatv1alpha1.OfficialAccountCapacity) {
 			o.Annotations = map[string]string{chatv1alpha1.RequestedAtAnnotation: "now"}
 			o.Status.LastHandledRequestedAt = "now"
-		}, false},
+		}, false, false},
 		{"full event after the last reading", func(o *chatv1alpha1.OfficialAccountCapacity) {
 			o.Status.Accounts[0].Full, o.Status.Accounts[0].LastEventTime = true, t0.Add(time.Second).UnixMilli()
-		}, true},
+		}, true, true},
 		{"full event before the last reading", func(o *chatv1alpha1.OfficialAccountCapacity) {
 			o.Status.Accounts[0].Full, o.Status.Accounts[0].LastEventTime = true, t0.Add(-time.Second).UnixMilli()
-		}, false},
-		{"creation under way", func(o *chatv1alpha1.OfficialAccountCapacity) { o.Status.Accounts[0].Creating = true }, true},
+		}, false, false},
+		{"creation under way", func(o *chatv1alpha1.OfficialAccountCapacity) { o.Status.Accounts[0].Creating = true }, true, true},
+		{"raise under way", func(o *chatv1alpha1.OfficialAccountCapacity) { o.Status.Accounts[0].RaisingTo = 150 }, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			oac := pool(nil, chatv1alpha1.AccountStatus{ID: "@TOA#_a", ReadTime: mts(t0)})
 			oac.Spec.RecheckInterval = interval
 			oac.Status.LastRecheckTime = ts(t0)
 			tc.mutate(oac)
-			if got := readingDue(oac, t0.Add(time.Second)); got != tc.want {
-				t.Errorf("readingDue = %v, want %v", got, tc.want)
+			if got := readingDue(oac, t0.Add(time.Second)); got != tc.due {
+				t.Errorf("readingDue = %v, want %v", got, tc.due)
+			}
+			if got := readingUrgent(oac); got != tc.urgent {
+				t.Errorf("readingUrgent = %v, want %v", got, tc.urgent)
 			}
 		})
 	}

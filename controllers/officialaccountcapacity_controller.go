@@ -53,8 +53,12 @@ type OfficialAccountCapacityReconciler struct {
 	Metrics *Metrics
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ReadLinger is how long a due reading waits for those of other pools of its app,
+	// to share a REST call with them; default 100 ms.
+	ReadLinger time.Duration
 
 	secrets secretCache
+	reads   *readings
 }
 
 // Rights of the reconciler; the receiver's are in webhookserver, the shared ones in main.go.
@@ -72,16 +76,17 @@ func (r *OfficialAccountCapacityReconciler) Reconcile(ctx context.Context, req c
 	oac := &chatv1alpha1.OfficialAccountCapacity{}
 	if err := r.Client.Get(ctx, req.NamespacedName, oac); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Metrics.gone(req.NamespacedName)
+			r.gone(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !oac.DeletionTimestamp.IsZero() {
 		// Nothing to undo: the ConfigMap is garbage-collected, created accounts stay.
-		r.Metrics.gone(req.NamespacedName)
+		r.gone(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	run := &reconcileRun{oac: oac, base: oac.DeepCopy(), now: r.now()}
+	r.reads.overlay(run.oac)
 	err := r.reconcile(ctx, run)
 	failed := errors.Join(run.restErr, err)
 	run.eventsOnStore = append(run.eventsOnStore, summarize(run.oac, run.findings, run.decided, failed)...)
@@ -117,7 +122,7 @@ func next(run *reconcileRun, notifyRetry time.Duration) ctrl.Result {
 	oac := run.oac // deliver may have read it afresh
 	var res ctrl.Result
 	switch {
-	case run.api == nil:
+	case run.api == nil, run.asked:
 	case !meta.IsStatusConditionTrue(oac.Status.Conditions, chatv1alpha1.ConditionReady):
 		res.RequeueAfter = recheckInterval(oac)
 	default:
@@ -140,6 +145,8 @@ type reconcileRun struct {
 	findings findings // what is wrong, recorded where it is found; summarize makes Ready of it
 	decided  bool     // the active account was decided: not suspended, no conflict
 	restErr  error    // a failure of the Chat REST API or of reading its credentials; retried with backoff
+	answered *answer  // a batched reading applied in this run, forgotten once stored
+	asked    bool     // a batched reading is asked for: its answer reconciles again
 
 	api         ChatAPI // nil without REST credentials
 	admin       string  // the REST admin identifier, when there is a client
@@ -212,24 +219,45 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 	return r.publish(ctx, run)
 }
 
-// readPool reads the pool's subscriber counts, when a reading is due, and folds them
-// into status.
+// readPool folds the pool's subscriber counts into status: a batched reading that
+// arrived, and, when a reading is due, a new one. A decision that waits for it is
+// read at once; a recheck is asked of the batched readings, and its answer reconciles
+// the pool again.
 func (r *OfficialAccountCapacityReconciler) readPool(ctx context.Context, run *reconcileRun) error {
 	oac := run.oac
-	if !readingDue(oac, run.now) {
-		return nil
+	key := client.ObjectKeyFromObject(oac)
+	if ans, ok := r.reads.answer(key); ok {
+		run.answered = &ans
+		if ans.err != nil {
+			return r.restFailed(run, "read the subscriber counts", ans.err)
+		}
+		r.applyReading(run, ans.infos, ans.at)
 	}
-	infos, err := run.api.GetOfficialAccountInfo(ctx, readIDs(oac))
-	if err != nil {
-		return r.restFailed(run, "read the subscriber counts", err)
+	switch {
+	case readingUrgent(oac):
+		infos, err := run.api.GetOfficialAccountInfo(ctx, readIDs(oac))
+		if err != nil {
+			return r.restFailed(run, "read the subscriber counts", err)
+		}
+		r.applyReading(run, infos, run.now)
+	case readingDue(oac, run.now):
+		r.reads.ask(key, run.api, readIDs(oac))
+		run.asked = true
 	}
+	return nil
+}
+
+// applyReading folds readings taken at `at` into status, with the events of what they
+// changed.
+func (r *OfficialAccountCapacityReconciler) applyReading(run *reconcileRun, infos []chatapi.AccountInfo, at time.Time) {
+	oac := run.oac
 	pool := oac.Pool()
 	for _, info := range infos {
 		if info.Err != nil && slices.Contains(pool, info.Account) {
 			r.eventNow(oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Read "+info.Account, "cannot read %s: %v", info.Account, info.Err)
 		}
 	}
-	obs := observe(oac, infos, run.now)
+	obs := observe(oac, infos, at)
 	for _, id := range obs.filled {
 		run.eventOnStore(warning, chatv1alpha1.CapacityExhaustedEvent, "Recheck "+id, "%s is at its limit of %d subscribers (found by the recheck; its callback did not arrive)", id, oac.Status.Account(id).MaxSubscriberNum)
 	}
@@ -241,9 +269,8 @@ func (r *OfficialAccountCapacityReconciler) readPool(ctx context.Context, run *r
 	for _, id := range obs.adopted {
 		run.eventOnStore(normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "%s, created by this resource before, found again and added to the pool", id)
 	}
-	oac.Status.LastRecheckTime = &metav1.Time{Time: run.now}
+	oac.Status.LastRecheckTime = &metav1.Time{Time: at}
 	oac.Status.LastHandledRequestedAt = oac.Annotations[chatv1alpha1.RequestedAtAnnotation]
-	return nil
 }
 
 // finishCreations finishes the scale-out creations whose intent is stored: a stop
@@ -434,7 +461,12 @@ func (r *OfficialAccountCapacityReconciler) finish(ctx context.Context, run *rec
 	if err := r.patchStatus(ctx, run); err != nil {
 		return err
 	}
-	r.Metrics.stored(run.base) // base is the status as stored now
+	// Stored, but for readings that changed nothing: those are remembered.
+	r.reads.remember(run.oac)
+	if run.answered != nil {
+		r.reads.applied(client.ObjectKeyFromObject(run.oac), run.answered.at)
+	}
+	r.Metrics.stored(run.oac)
 	for _, e := range run.eventsOnStore {
 		r.eventNow(run.oac, e.eventType, e.reason, e.action, "%s", e.message)
 	}
@@ -468,18 +500,26 @@ func (r *OfficialAccountCapacityReconciler) removeClearFull(ctx context.Context,
 	return nil
 }
 
-// patchStatus stores status when it differs from run.base, with the resource version
-// as a precondition: the receiver writes the same status, and its events must never
-// be overwritten.
+// patchStatus stores status when it differs from run.base in more than readings not
+// worth a write (quietReadings), with the resource version as a precondition: the
+// receiver writes the same status, and its events must never be overwritten.
 func (r *OfficialAccountCapacityReconciler) patchStatus(ctx context.Context, run *reconcileRun) error {
-	if equality.Semantic.DeepEqual(run.base.Status, run.oac.Status) {
+	out := quietReadings(run.base, run.oac, run.now)
+	if equality.Semantic.DeepEqual(run.base.Status, out.Status) {
 		return nil
 	}
-	if err := r.Client.Status().Patch(ctx, run.oac, client.MergeFromWithOptions(run.base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.Client.Status().Patch(ctx, out, client.MergeFromWithOptions(run.base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("patch status: %w", err)
 	}
-	run.base = run.oac.DeepCopy()
+	run.oac.ResourceVersion = out.ResourceVersion
+	run.base = out.DeepCopy()
 	return nil
+}
+
+// gone drops what is kept of a resource that is deleted.
+func (r *OfficialAccountCapacityReconciler) gone(key types.NamespacedName) {
+	r.Metrics.gone(key)
+	r.reads.forget(key)
 }
 
 func (r *OfficialAccountCapacityReconciler) now() time.Time {
@@ -500,6 +540,10 @@ func (r *OfficialAccountCapacityReconciler) SetupWithManager(mgr ctrl.Manager, o
 		// Failing REST calls are retried from 1 s up to 5 min apart, per resource.
 		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute)
 	}
+	r.reads = newReadings(cmp.Or(r.ReadLinger, 100*time.Millisecond), r.now)
+	if err := mgr.Add(r.reads); err != nil {
+		return fmt.Errorf("add the batched readings: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&chatv1alpha1.OfficialAccountCapacity{}, builder.WithPredicates(triggers())).
 		Owns(&corev1.ConfigMap{}).
@@ -510,6 +554,8 @@ func (r *OfficialAccountCapacityReconciler) SetupWithManager(mgr ctrl.Manager, o
 		// changes or goes.
 		Watches(&chatv1alpha1.OfficialAccountCapacity{}, handler.EnqueueRequestsFromMapFunc(r.sharingAccounts),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The pools whose batched reading arrived.
+		WatchesRawSource(r.reads.source()).
 		WithOptions(opts).
 		Complete(r)
 }

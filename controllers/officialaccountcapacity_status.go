@@ -3,7 +3,9 @@ package controllers
 import (
 	"fmt"
 	"strings"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -96,11 +98,13 @@ func summarize(oac *chatv1alpha1.OfficialAccountCapacity, f findings, decided bo
 }
 
 // setActive sets status.activeAccount to the account new subscribers should use (""
-// when none has room). It returns the event the change is worth: ActiveAccountChanged.
+// when none has room). It returns the event the change is worth: ActiveAccountChanged,
+// but not for the first decision of a resource, which changes nothing.
 func setActive(oac *chatv1alpha1.OfficialAccountCapacity, active string) []event {
 	st := &oac.Status
 	var evs []event
-	if active != st.ActiveAccount && active != "" {
+	decidedBefore := st.ActiveAccount != "" || meta.FindStatusCondition(st.Conditions, chatv1alpha1.ConditionCapacityAvailable) != nil
+	if active != st.ActiveAccount && active != "" && decidedBefore {
 		msg := fmt.Sprintf("new subscribers now go to %s", active)
 		if st.ActiveAccount != "" {
 			msg = fmt.Sprintf("new subscribers now go to %s instead of %s", active, st.ActiveAccount)
@@ -126,4 +130,63 @@ func fullMessage(oac *chatv1alpha1.OfficialAccountCapacity) string {
 		why = append(why, fmt.Sprintf("limits are at onFull.raiseLimit.ceiling (%d) or not known", oac.Spec.OnFull.RaiseLimit.Ceiling))
 	}
 	return fmt.Sprintf("all %d accounts are full: %s", len(oac.Pool()), strings.Join(why, "; "))
+}
+
+// quietReadings returns what of oac is worth writing over base, the status as stored:
+// oac itself, or, when a reading changed nothing worth a write, a copy with base's
+// readings. A reading is worth a write when it goes with any other change of status,
+// when a count moved by at least 1% of its limit (readingStep), when it is an
+// account's first, or its first after a full callback (the limit is known from it),
+// and when the stored reading is stale (staleAfter). The readings left out are
+// remembered in memory (see readings.seen).
+func quietReadings(base, oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) *chatv1alpha1.OfficialAccountCapacity {
+	b := &base.Status
+	if b.LastRecheckTime == nil || now.Sub(b.LastRecheckTime.Time) >= staleAfter(oac) {
+		return oac
+	}
+	q := oac.DeepCopy()
+	q.Status.LastRecheckTime = b.LastRecheckTime
+	for i := range q.Status.Accounts {
+		a := &q.Status.Accounts[i]
+		old := b.Account(a.ID)
+		switch {
+		case old == nil || old.ReadTime == nil:
+			if a.ReadTime != nil {
+				return oac
+			}
+			continue
+		case a.ReadTime == nil || !old.ReadTime.Before(a.ReadTime):
+			continue
+		case abs(a.SubscriberNum-old.SubscriberNum) >= readingStep(a.MaxSubscriberNum, a.SubscriberNum),
+			a.Full && readBefore(*old, a.LastEventTime) && !readBefore(*a, a.LastEventTime):
+			return oac
+		}
+		a.SubscriberNum, a.ReadTime = old.SubscriberNum, old.ReadTime
+	}
+	if !equality.Semantic.DeepEqual(q.Status, *b) {
+		return oac // written anyway: with its readings
+	}
+	return q
+}
+
+// readingStep is how far a count must move to be worth a status write: 1% of the
+// limit (of the count while the limit is not known), at least 1.
+func readingStep(limit, count int64) int64 {
+	if limit <= 0 {
+		limit = count
+	}
+	return max(limit/100, 1)
+}
+
+// staleAfter is the age past which a stored reading is written again even though
+// nothing moved: an hour, or three recheck intervals when they are longer.
+func staleAfter(oac *chatv1alpha1.OfficialAccountCapacity) time.Duration {
+	return max(time.Hour, 3*recheckInterval(oac))
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }

@@ -31,7 +31,7 @@ func TestSetActiveAndCapacityAvailable(t *testing.T) {
 		wantCond   metav1.ConditionStatus
 		wantReason string
 	}{
-		{"first account", "", "", "@TOA#_a", "Normal/ActiveAccountChanged", metav1.ConditionTrue, chatv1alpha1.AccountAvailableReason},
+		{"first decision", "", "", "@TOA#_a", "", metav1.ConditionTrue, chatv1alpha1.AccountAvailableReason},
 		{"unchanged", "@TOA#_a", metav1.ConditionTrue, "@TOA#_a", "", metav1.ConditionTrue, chatv1alpha1.AccountAvailableReason},
 		{"failover", "@TOA#_a", metav1.ConditionTrue, "@TOA#_b", "Normal/ActiveAccountChanged", metav1.ConditionTrue, chatv1alpha1.AccountAvailableReason},
 		{"exhausted", "@TOA#_b", metav1.ConditionTrue, "", "Warning/CapacityExhausted", metav1.ConditionFalse, chatv1alpha1.AllAccountsFullReason},
