@@ -33,9 +33,11 @@ type Metrics struct {
 	notifications *prometheus.CounterVec
 	available     *prometheus.GaugeVec
 	full          *prometheus.GaugeVec
+	nearlyFull    *prometheus.GaugeVec
 	active        *prometheus.GaugeVec
 	subscribers   *prometheus.GaugeVec
 	limit         *prometheus.GaugeVec
+	toFull        *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	exported map[types.NamespacedName][]string // accounts with series, per resource
@@ -64,6 +66,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "oacapacity_full_accounts",
 			Help: "Per resource, as its stored status says: accounts of the pool that are full now (status.fullAccounts). Set by the leader only.",
 		}, []string{"namespace", "name"}),
+		nearlyFull: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "oacapacity_nearly_full_accounts",
+			Help: "Per resource: accounts of the pool that are nearly full now (spec.headroom). Set by the leader only.",
+		}, []string{"namespace", "name"}),
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "oacapacity_active_account",
 			Help: "Per resource, 1 for the account new subscribers go to (status.activeAccount); no series while none has room. Set by the leader only.",
@@ -76,9 +82,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "oacapacity_account_subscriber_limit",
 			Help: "Per account of each pool, its subscriber limit as the operator knows it (0: not known yet). Set by the leader only; off with --account-metrics=false.",
 		}, []string{"namespace", "name", "account"}),
+		toFull: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "oacapacity_account_seconds_to_full",
+			Help: "Per account of each pool, the seconds until it reaches its limit at its fill rate, as of its last reading; no series while it does not grow or its limit is not known. Set by the leader only; off with --account-metrics=false.",
+		}, []string{"namespace", "name", "account"}),
 		exported: map[types.NamespacedName][]string{},
 	}
-	for _, c := range []prometheus.Collector{m.actions, m.restCalls, m.notifications, m.available, m.full, m.active, m.subscribers, m.limit} {
+	for _, c := range []prometheus.Collector{m.actions, m.restCalls, m.notifications, m.available, m.full, m.nearlyFull, m.active, m.subscribers, m.limit, m.toFull} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register controller metrics: %w", err)
 		}
@@ -114,6 +124,13 @@ func (m *Metrics) stored(oac *chatv1alpha1.OfficialAccountCapacity) {
 	}
 	m.available.WithLabelValues(oac.Namespace, oac.Name).Set(available)
 	m.full.WithLabelValues(oac.Namespace, oac.Name).Set(float64(oac.Status.FullAccounts))
+	nearly := 0
+	for _, a := range oac.Status.Accounts {
+		if a.NearlyFull {
+			nearly++
+		}
+	}
+	m.nearlyFull.WithLabelValues(oac.Namespace, oac.Name).Set(float64(nearly))
 
 	key := types.NamespacedName{Namespace: oac.Namespace, Name: oac.Name}
 	active := oac.Status.ActiveAccount
@@ -124,6 +141,11 @@ func (m *Metrics) stored(oac *chatv1alpha1.OfficialAccountCapacity) {
 		for _, a := range oac.Status.Accounts {
 			m.subscribers.WithLabelValues(key.Namespace, key.Name, a.ID).Set(float64(a.SubscriberNum))
 			m.limit.WithLabelValues(key.Namespace, key.Name, a.ID).Set(float64(a.MaxSubscriberNum))
+			if a.PredictedFullTime != nil && a.ReadTime != nil {
+				m.toFull.WithLabelValues(key.Namespace, key.Name, a.ID).Set(max(a.PredictedFullTime.Sub(a.ReadTime.Time), 0).Seconds())
+			} else {
+				m.toFull.DeleteLabelValues(key.Namespace, key.Name, a.ID)
+			}
 			now = append(now, a.ID)
 		}
 	}
@@ -140,6 +162,7 @@ func (m *Metrics) stored(oac *chatv1alpha1.OfficialAccountCapacity) {
 		if !slices.Contains(now, id) {
 			m.subscribers.DeleteLabelValues(key.Namespace, key.Name, id)
 			m.limit.DeleteLabelValues(key.Namespace, key.Name, id)
+			m.toFull.DeleteLabelValues(key.Namespace, key.Name, id)
 		}
 	}
 	m.exported[key] = now
@@ -152,10 +175,11 @@ func (m *Metrics) gone(key types.NamespacedName) {
 	}
 	m.available.DeleteLabelValues(key.Namespace, key.Name)
 	m.full.DeleteLabelValues(key.Namespace, key.Name)
+	m.nearlyFull.DeleteLabelValues(key.Namespace, key.Name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, id := range m.exported[key] {
-		for _, g := range []*prometheus.GaugeVec{m.active, m.subscribers, m.limit} {
+		for _, g := range []*prometheus.GaugeVec{m.active, m.subscribers, m.limit, m.toFull} {
 			g.DeleteLabelValues(key.Namespace, key.Name, id)
 		}
 	}

@@ -40,9 +40,20 @@ func syncPool(oac *chatv1alpha1.OfficialAccountCapacity) {
 			out = append(out, a)
 		}
 	}
-	if oac.Spec.OnFull == nil || oac.Spec.OnFull.RaiseLimit == nil {
-		for i := range out {
-			out[i].RaisingTo = 0 // raiseLimit was turned off: nothing to finish
+	for i := range out {
+		a := &out[i]
+		if oac.Spec.OnFull == nil || oac.Spec.OnFull.RaiseLimit == nil {
+			a.RaisingTo = 0 // raiseLimit was turned off: nothing to finish
+		}
+		if a.Full || oac.Spec.Headroom == nil {
+			a.NearlyFull, a.NearlyFullSince = false, nil // full now, or headroom turned off
+		}
+		switch {
+		case a.MaxSubscriberNum > 0:
+		case oac.Spec.Headroom != nil:
+			a.LimitSource = chatv1alpha1.LimitDefault
+		default:
+			a.LimitSource = ""
 		}
 	}
 	st.Accounts = out
@@ -50,8 +61,16 @@ func syncPool(oac *chatv1alpha1.OfficialAccountCapacity) {
 }
 
 // activeAccount is the first account in pool order that can take subscribers: not
-// full and not still being created. "" when there is none.
+// full and not still being created; with headroom, the first that is not nearly full
+// either, when there is one. "" when there is none.
 func activeAccount(oac *chatv1alpha1.OfficialAccountCapacity) string {
+	if oac.Spec.Headroom != nil {
+		for _, id := range oac.Pool() {
+			if hasHeadroom(oac.Status.Account(id)) {
+				return id
+			}
+		}
+	}
 	for _, id := range oac.Pool() {
 		if a := oac.Status.Account(id); a == nil || (!a.Full && !a.Creating) {
 			return id
@@ -64,7 +83,7 @@ func activeAccount(oac *chatv1alpha1.OfficialAccountCapacity) string {
 // recheck interval, or when a decision waits for a reading (readingUrgent).
 func readingDue(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) bool {
 	st := &oac.Status
-	return st.LastRecheckTime == nil || now.Sub(st.LastRecheckTime.Time) >= recheckInterval(oac) || readingUrgent(oac)
+	return st.LastRecheckTime == nil || now.Sub(st.LastRecheckTime.Time) >= readInterval(oac) || readingUrgent(oac)
 }
 
 // readingUrgent reports whether a decision waits for a reading: the first one (it
@@ -87,13 +106,14 @@ func readingUrgent(oac *chatv1alpha1.OfficialAccountCapacity) bool {
 	return false
 }
 
-// nextReading is when the pool should be read next: at the recheck, or sooner when a
-// full account's last event is later than its last reading (the Chat backend's clock
-// may run up to the allowed skew ahead of ours), so that its limit is known soon.
+// nextReading is when the pool should be read next: a readInterval after the last
+// reading, or sooner when a full account's last event is later than its last reading
+// (the Chat backend's clock may run up to the allowed skew ahead of ours), so that its
+// limit is known soon.
 func nextReading(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time) time.Time {
-	next := now.Add(recheckInterval(oac))
+	next := now.Add(readInterval(oac))
 	if t := oac.Status.LastRecheckTime; t != nil {
-		next = t.Add(recheckInterval(oac))
+		next = t.Add(readInterval(oac))
 	}
 	for _, a := range oac.Status.Accounts {
 		if a.Full && readBefore(a, a.LastEventTime) && a.LastEventTime >= now.UnixMilli() {
@@ -142,9 +162,10 @@ func readIDs(oac *chatv1alpha1.OfficialAccountCapacity) []string {
 
 // observation is what a reading changed.
 type observation struct {
-	filled    []string // found at or over its limit without a callback
-	recovered []string // cleared: room again
-	adopted   []string // scale-out accounts found again by their IDs
+	filled     []string // found at or over its limit without a callback
+	recovered  []string // cleared: room again
+	adopted    []string // scale-out accounts found again by their IDs
+	nearlyFull []string // nearly full from this reading on (spec.headroom)
 }
 
 // observe folds readings taken at `at` into status:
@@ -172,32 +193,55 @@ func observe(oac *chatv1alpha1.OfficialAccountCapacity, infos []chatapi.AccountI
 				continue
 			}
 			st.Accounts = append(st.Accounts, chatv1alpha1.AccountStatus{
-				ID: info.Account, Origin: chatv1alpha1.OriginScaleOut, MaxSubscriberNum: so.MaxSubscriberNum,
+				ID: info.Account, Origin: chatv1alpha1.OriginScaleOut, MaxSubscriberNum: so.MaxSubscriberNum, LimitSource: chatv1alpha1.LimitFromOperator,
 			})
 			a = &st.Accounts[len(st.Accounts)-1]
 			obs.adopted = append(obs.adopted, info.Account)
+		}
+		if a.ReadTime != nil {
+			a.FillRate = fillRate(a.FillRate, a.SubscriberNum, a.ReadTime.Time, info.SubscriberNum, at)
 		}
 		a.SubscriberNum = info.SubscriberNum
 		a.ReadTime = &readStamp
 		switch {
 		case info.MaxSubscriberNum != nil:
-			a.MaxSubscriberNum = *info.MaxSubscriberNum
+			a.MaxSubscriberNum, a.LimitSource = *info.MaxSubscriberNum, chatv1alpha1.LimitFromAPI
 		case a.Full && info.SubscriberNum > a.MaxSubscriberNum:
-			a.MaxSubscriberNum = info.SubscriberNum
+			a.MaxSubscriberNum, a.LimitSource = info.SubscriberNum, chatv1alpha1.LimitLearned
 		}
 		limit := a.MaxSubscriberNum
 		switch {
 		case limit <= 0:
 		case !a.Full && info.SubscriberNum >= limit:
 			a.Full, a.FullSince = true, &stamp
+			a.NearlyFull, a.NearlyFullSince = false, nil
 			obs.filled = append(obs.filled, a.ID)
 		case a.Full && at.UnixMilli() > a.LastEventTime && info.SubscriberNum*100 <= limit*oac.RecoveryThreshold():
 			clearFull(a)
 			obs.recovered = append(obs.recovered, a.ID)
 		}
+		if setNearlyFull(oac, a, stamp) {
+			obs.nearlyFull = append(obs.nearlyFull, a.ID)
+		}
+		a.PredictedFullTime = predictedFull(oac, a, at)
 	}
 	st.CountFull()
 	return obs
+}
+
+// setNearlyFull brings a's nearly-full state in line with its reading, an episode
+// beginning at `at`, and reports whether one began.
+func setNearlyFull(oac *chatv1alpha1.OfficialAccountCapacity, a *chatv1alpha1.AccountStatus, at metav1.Time) bool {
+	was := a.NearlyFull
+	a.NearlyFull = nearlyFull(oac, a)
+	switch {
+	case !a.NearlyFull:
+		a.NearlyFullSince = nil
+	case !was:
+		a.NearlyFullSince = &at
+		return true
+	}
+	return false
 }
 
 func clearFull(a *chatv1alpha1.AccountStatus) {
@@ -233,8 +277,9 @@ type raise struct {
 
 // raises lists the limits to raise: first those whose raise is under way (stored in
 // raisingTo, set again with the same value), then every full account whose limit is
-// known from a reading after its last event and below the ceiling, raised by step but
-// never above the ceiling.
+// known from a reading after its last event and below the ceiling, raised by step,
+// then every nearly full one whose limit is known (not assumed), raised by as many
+// steps as give it headroom again; never above the ceiling.
 func raises(oac *chatv1alpha1.OfficialAccountCapacity) []raise {
 	if oac.Spec.OnFull == nil || oac.Spec.OnFull.RaiseLimit == nil {
 		return nil
@@ -246,13 +291,22 @@ func raises(oac *chatv1alpha1.OfficialAccountCapacity) []raise {
 			out = append(out, raise{account: id, newLimit: min(a.RaisingTo, rl.Ceiling)})
 		}
 	}
-	for _, id := range oac.Pool() {
-		a := oac.Status.Account(id)
-		if a == nil || !a.Full || a.RaisingTo > 0 || a.MaxSubscriberNum <= 0 || readBefore(*a, a.LastEventTime) {
-			continue
-		}
-		if next := min(a.MaxSubscriberNum+rl.Step, rl.Ceiling); next > a.MaxSubscriberNum {
-			out = append(out, raise{account: id, newLimit: next})
+	for _, early := range []bool{false, true} {
+		for _, id := range oac.Pool() {
+			a := oac.Status.Account(id)
+			if a == nil || a.RaisingTo > 0 || a.MaxSubscriberNum <= 0 {
+				continue
+			}
+			if early && !a.NearlyFull || !early && (!a.Full || readBefore(*a, a.LastEventTime)) {
+				continue
+			}
+			next := min(a.MaxSubscriberNum+rl.Step, rl.Ceiling)
+			for early && next < rl.Ceiling && !headroomWith(oac, a, next) {
+				next = min(next+rl.Step, rl.Ceiling)
+			}
+			if next > a.MaxSubscriberNum {
+				out = append(out, raise{account: id, newLimit: next})
+			}
 		}
 	}
 	return out
@@ -260,15 +314,32 @@ func raises(oac *chatv1alpha1.OfficialAccountCapacity) []raise {
 
 // limitRaised records a successful raise. The account has room again unless a newer
 // callback, or a reading at the new limit, says it filled up meanwhile (possible when
-// the raise was repeated after a crash).
+// the raise was repeated after a crash); it has headroom again unless its count is
+// still near the new limit.
 func limitRaised(oac *chatv1alpha1.OfficialAccountCapacity, r raise) {
 	if a := oac.Status.Account(r.account); a != nil {
-		a.MaxSubscriberNum, a.RaisingTo = r.newLimit, 0
+		a.MaxSubscriberNum, a.RaisingTo, a.LimitSource = r.newLimit, 0, chatv1alpha1.LimitFromOperator
 		if !readBefore(*a, a.LastEventTime) && a.SubscriberNum < r.newLimit {
 			clearFull(a)
 		}
+		if a.ReadTime != nil {
+			setNearlyFull(oac, a, metav1.NewTime(a.ReadTime.Time))
+			a.PredictedFullTime = predictedFull(oac, a, a.ReadTime.Time)
+		}
 	}
 	oac.Status.CountFull()
+}
+
+// roomLeft reports whether no scale-out is needed: an account can take new
+// subscribers (with headroom, one that is not nearly full either).
+func roomLeft(oac *chatv1alpha1.OfficialAccountCapacity) bool {
+	for _, id := range oac.Pool() {
+		a := oac.Status.Account(id)
+		if oac.Spec.Headroom != nil && hasHeadroom(a) || oac.Spec.Headroom == nil && (a == nil || !a.Full && !a.Creating) {
+			return true
+		}
+	}
+	return false
 }
 
 func scaleOutSpec(oac *chatv1alpha1.OfficialAccountCapacity) *chatv1alpha1.ScaleOutSpec {

@@ -93,7 +93,7 @@ func (r *OfficialAccountCapacityReconciler) Reconcile(ctx context.Context, req c
 	if run.decided {
 		// Queued with the change that causes them, in the same write: whatever fails
 		// next, each message is decided once.
-		planNotifications(run.oac, run.now, run.actions, run.raised)
+		planNotifications(run.oac, run.now, run.actions, run.raised, run.early)
 	}
 	if serr := r.finish(ctx, run); serr != nil {
 		if apierrors.IsConflict(serr) {
@@ -157,6 +157,7 @@ type reconcileRun struct {
 
 	actions map[string]string // what this reconcile did per account, for the notifications
 	raised  []episodeStart    // episodes a raise ended as soon as they were seen
+	early   []episodeStart    // nearly-full episodes that began (spec.headroom); action: how full
 }
 
 // did records what was done about an account, for its notification.
@@ -204,17 +205,19 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 			}
 		}
 	}
-	active := activeAccount(oac)
-	if active == "" && run.api != nil && run.restErr == nil {
-		var err error
-		if active, err = r.scaleOut(ctx, run); err != nil {
-			run.restErr = err
-		}
+	if !roomLeft(oac) && run.api != nil && run.restErr == nil {
+		run.restErr = r.scaleOut(ctx, run)
 	}
+	active := activeAccount(oac)
 	if active != oac.Status.ActiveAccount && oac.Status.ActiveAccount != "" {
 		r.Metrics.action(actionFailover, nil)
 	}
 	run.eventsOnStore = append(run.eventsOnStore, setActive(oac, active)...)
+	for i, e := range run.early {
+		// What was done ahead of the limit, now that it is decided.
+		run.early[i].action = e.action + ": " + fullAction(oac, e.account, run.actions[e.account])
+		run.eventOnStore(warning, chatv1alpha1.HeadroomLowEvent, "Headroom "+e.account, "%s is nearly full %s", e.account, run.early[i].action)
+	}
 	run.decided = true
 	return r.publish(ctx, run)
 }
@@ -269,6 +272,10 @@ func (r *OfficialAccountCapacityReconciler) applyReading(run *reconcileRun, info
 	for _, id := range obs.adopted {
 		run.eventOnStore(normal, chatv1alpha1.AccountCreatedEvent, "Adopt "+id, "%s, created by this resource before, found again and added to the pool", id)
 	}
+	for _, id := range obs.nearlyFull {
+		a := oac.Status.Account(id)
+		run.early = append(run.early, episodeStart{account: id, since: *a.NearlyFullSince, action: nearlyFullNote(oac, a, at)})
+	}
 	oac.Status.LastRecheckTime = &metav1.Time{Time: at}
 	oac.Status.LastHandledRequestedAt = oac.Annotations[chatv1alpha1.RequestedAtAnnotation]
 }
@@ -315,31 +322,30 @@ func (r *OfficialAccountCapacityReconciler) raiseLimits(ctx context.Context, run
 	return nil
 }
 
-// scaleOut creates the next account when scale-out allows one, and returns the
-// active account afterwards. The intent is stored in status before the create call,
-// so that a crash between the call and the status write finishes that creation on
-// restart instead of creating a second account.
-func (r *OfficialAccountCapacityReconciler) scaleOut(ctx context.Context, run *reconcileRun) (string, error) {
+// scaleOut creates the next account when scale-out allows one. The intent is stored
+// in status before the create call, so that a crash between the call and the status
+// write finishes that creation on restart instead of creating a second account.
+func (r *OfficialAccountCapacityReconciler) scaleOut(ctx context.Context, run *reconcileRun) error {
 	oac := run.oac
 	id, ok := nextScaleOut(oac)
 	if !ok {
-		return "", nil
+		return nil
 	}
 	oac.Status.Accounts = append(oac.Status.Accounts, chatv1alpha1.AccountStatus{ID: id, Origin: chatv1alpha1.OriginScaleOut, Creating: true})
 	if err := r.patchStatus(ctx, run); err != nil {
-		return "", fmt.Errorf("record the intent to create %s: %w", id, err)
+		return fmt.Errorf("record the intent to create %s: %w", id, err)
 	}
 	if err := r.create(ctx, run, id); err != nil {
-		return "", err
+		return err
 	}
 	if a := oac.Status.Account(id); a != nil && !a.Creating {
 		for _, acc := range oac.Pool() {
-			if full := oac.Status.Account(acc); full != nil && full.Full && run.actions[acc] == "" {
+			if b := oac.Status.Account(acc); b != nil && (b.Full || b.NearlyFull) && run.actions[acc] == "" {
 				run.did(acc, "created account %s", id)
 			}
 		}
 	}
-	return activeAccount(oac), nil
+	return nil
 }
 
 // create makes the scale-out account id, whose intent is in status. An account that
@@ -368,6 +374,9 @@ func (r *OfficialAccountCapacityReconciler) create(ctx context.Context, run *rec
 	}
 	a := oac.Status.Account(id)
 	a.Creating, a.MaxSubscriberNum, a.ReadTime = false, limit, &metav1.MicroTime{Time: run.now}
+	if a.LimitSource != chatv1alpha1.LimitFromAPI { // adopt read it from the API
+		a.LimitSource = chatv1alpha1.LimitFromOperator
+	}
 	if res.Created {
 		a.SubscriberNum = 0
 		r.eventNow(oac, normal, chatv1alpha1.AccountCreatedEvent, "Create "+id, "created %s (%q, owner %s, limit %d)", id, name, so.OwnerAccount, limit)
@@ -399,10 +408,11 @@ func (r *OfficialAccountCapacityReconciler) adopt(ctx context.Context, run *reco
 		r.eventNow(run.oac, warning, chatv1alpha1.ChatAPIFailedEvent, "Adopt "+id, "account %s already exists with owner %q, not %q; not adopted", id, info.Owner, so.OwnerAccount)
 		return errForeignAccount
 	}
+	a := run.oac.Status.Account(id)
 	if info.MaxSubscriberNum != nil {
-		*limit = *info.MaxSubscriberNum
+		*limit, a.LimitSource = *info.MaxSubscriberNum, chatv1alpha1.LimitFromAPI
 	}
-	run.oac.Status.Account(id).SubscriberNum = info.SubscriberNum
+	a.SubscriberNum = info.SubscriberNum
 	return nil
 }
 

@@ -251,6 +251,8 @@ func message(oac *chatv1alpha1.OfficialAccountCapacity, p chatv1alpha1.PendingNo
 		text = fmt.Sprintf("%s has room again: %s", p.Account, p.Action)
 	case notify.KindExhausted:
 		text = "no account of the pool has room: " + p.Action
+	case notify.KindNearlyFull:
+		text = fmt.Sprintf("%s is nearly full %s", p.Account, p.Action)
 	}
 	return notify.Message{
 		ID: p.ID, Kind: p.Kind, AppID: oac.Spec.SDKAppID, Account: p.Account,

@@ -20,8 +20,8 @@ import (
 // maxPending bounds a target's queue; the oldest messages make room for new ones.
 const maxPending = 20
 
-// episodeStart is an episode that began and ended within one reconcile (its limit was
-// raised at once): no episode is open afterwards, but its start is worth a message.
+// episodeStart is an episode worth a message when it starts, whether or not it is
+// open afterwards: a full one a raise ended at once, or a nearly-full one.
 type episodeStart struct {
 	account string
 	since   metav1.Time
@@ -34,11 +34,13 @@ type episodeStart struct {
 //     what the operator did about it;
 //   - repeat: every repeatInterval while the episode lasts;
 //   - recovered: once, when an episode the target was told of has ended;
-//   - exhausted: once per exhaustion (CapacityAvailable False).
+//   - exhausted: once per exhaustion (CapacityAvailable False);
+//   - nearlyFull: once when an account became nearly full (spec.headroom), with what
+//     was done ahead of its limit; its end is not announced.
 //
 // actions says what was done per account in this reconcile; raised lists the episodes
-// that a raise ended at once.
-func planNotifications(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time, actions map[string]string, raised []episodeStart) {
+// that a raise ended at once; early, the nearly-full episodes that began.
+func planNotifications(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time, actions map[string]string, raised, early []episodeStart) {
 	st := &oac.Status
 	out := make([]chatv1alpha1.NotificationStatus, 0, len(oac.Spec.Notify))
 	for _, target := range oac.Spec.Notify {
@@ -47,6 +49,9 @@ func planNotifications(oac *chatv1alpha1.OfficialAccountCapacity, now time.Time,
 			ns = st.Notifications[i]
 		}
 		planTarget(oac, target, &ns, now, actions, raised)
+		for _, e := range early {
+			queue(&ns, pendingFor(oac, notify.KindNearlyFull, e.account, e.since, 0, e.since.Time, e.action))
+		}
 		out = append(out, ns)
 	}
 	st.Notifications = out

@@ -47,7 +47,7 @@ func TestPlanFullOncePerEpisodeThenRecovered(t *testing.T) {
 	oac := notifying(chatv1alpha1.NotifyTarget{Name: "ops", Type: chatv1alpha1.NotifySlack}, chatv1alpha1.NotifyTarget{Name: "owners", Type: chatv1alpha1.NotifyChat})
 	markFull(oac, "@TOA#_a", t0)
 	oac.Status.ActiveAccount = "@TOA#_b"
-	planNotifications(oac, t0, nil, nil)
+	planNotifications(oac, t0, nil, nil, nil)
 	for _, ns := range oac.Status.Notifications {
 		if got := pendingKinds(ns); !slices.Equal(got, []string{"full:@TOA#_a"}) {
 			t.Fatalf("%s: queued %v", ns.Name, got)
@@ -60,12 +60,12 @@ func TestPlanFullOncePerEpisodeThenRecovered(t *testing.T) {
 	}
 
 	// Planned again, before or after delivery: nothing new.
-	planNotifications(oac, t0.Add(time.Minute), nil, nil)
+	planNotifications(oac, t0.Add(time.Minute), nil, nil, nil)
 	if n := len(oac.Status.Notifications[0].Pending); n != 1 {
 		t.Fatalf("%d queued after planning twice, want 1", n)
 	}
 	deliverAll(oac)
-	planNotifications(oac, t0.Add(time.Hour), nil, nil)
+	planNotifications(oac, t0.Add(time.Hour), nil, nil, nil)
 	if n := len(oac.Status.Notifications[0].Pending); n != 0 {
 		t.Fatalf("%d queued for a told episode", n)
 	}
@@ -74,7 +74,7 @@ func TestPlanFullOncePerEpisodeThenRecovered(t *testing.T) {
 	a := oac.Status.Account("@TOA#_a")
 	clearFull(a)
 	a.SubscriberNum, a.MaxSubscriberNum, a.ReadTime = 90, 100, mts(t0.Add(time.Hour))
-	planNotifications(oac, t0.Add(time.Hour), nil, nil)
+	planNotifications(oac, t0.Add(time.Hour), nil, nil, nil)
 	ns := oac.Status.Notifications[0]
 	if got := pendingKinds(ns); !slices.Equal(got, []string{"recovered:@TOA#_a"}) || !strings.Contains(ns.Pending[0].Action, "90 of 100") {
 		t.Fatalf("queued %v %+v", got, ns.Pending)
@@ -83,14 +83,14 @@ func TestPlanFullOncePerEpisodeThenRecovered(t *testing.T) {
 		t.Errorf("episodes kept: %+v", ns.Episodes)
 	}
 	deliverAll(oac)
-	planNotifications(oac, t0.Add(2*time.Hour), nil, nil)
+	planNotifications(oac, t0.Add(2*time.Hour), nil, nil, nil)
 	if n := len(oac.Status.Notifications[0].Pending); n != 0 {
 		t.Errorf("%d queued after the recovered message", n)
 	}
 
 	// A new episode of the same account is a new message.
 	markFull(oac, "@TOA#_a", t0.Add(3*time.Hour))
-	planNotifications(oac, t0.Add(3*time.Hour), nil, nil)
+	planNotifications(oac, t0.Add(3*time.Hour), nil, nil, nil)
 	if got := pendingKinds(oac.Status.Notifications[1]); !slices.Equal(got, []string{"full:@TOA#_a"}) {
 		t.Errorf("new episode: %v", got)
 	}
@@ -99,7 +99,7 @@ func TestPlanFullOncePerEpisodeThenRecovered(t *testing.T) {
 func TestPlanRaisedAtOnceIsOneMessage(t *testing.T) {
 	oac := notifying(chatv1alpha1.NotifyTarget{Name: "ops", Type: chatv1alpha1.NotifySlack})
 	planNotifications(oac, t0, map[string]string{"@TOA#_a": "raised its limit from 100 to 150"},
-		[]episodeStart{{account: "@TOA#_a", since: *ts(t0), action: "raised its limit from 100 to 150; new subscribers still go to @TOA#_a"}})
+		[]episodeStart{{account: "@TOA#_a", since: *ts(t0), action: "raised its limit from 100 to 150; new subscribers still go to @TOA#_a"}}, nil)
 	ns := oac.Status.Notifications[0]
 	if got := pendingKinds(ns); !slices.Equal(got, []string{"full:@TOA#_a"}) || !strings.Contains(ns.Pending[0].Action, "raised its limit from 100 to 150") {
 		t.Fatalf("queued %v %+v", got, ns.Pending)
@@ -113,17 +113,17 @@ func TestPlanRepeatsWhileTheEpisodeLasts(t *testing.T) {
 	oac := notifying(chatv1alpha1.NotifyTarget{Name: "ops", Type: chatv1alpha1.NotifySlack, RepeatInterval: &metav1.Duration{Duration: time.Hour}},
 		chatv1alpha1.NotifyTarget{Name: "quiet", Type: chatv1alpha1.NotifySlack})
 	markFull(oac, "@TOA#_a", t0)
-	planNotifications(oac, t0, nil, nil)
+	planNotifications(oac, t0, nil, nil, nil)
 	deliverAll(oac)
 	if d := nextRepeat(oac, t0.Add(10*time.Minute)); d != 50*time.Minute {
 		t.Errorf("next repeat in %v, want 50m", d)
 	}
-	planNotifications(oac, t0.Add(59*time.Minute), nil, nil)
+	planNotifications(oac, t0.Add(59*time.Minute), nil, nil, nil)
 	if n := len(oac.Status.Notifications[0].Pending); n != 0 {
 		t.Fatalf("repeated early: %v", pendingKinds(oac.Status.Notifications[0]))
 	}
-	planNotifications(oac, t0.Add(time.Hour), nil, nil)
-	planNotifications(oac, t0.Add(time.Hour+time.Second), nil, nil)
+	planNotifications(oac, t0.Add(time.Hour), nil, nil, nil)
+	planNotifications(oac, t0.Add(time.Hour+time.Second), nil, nil, nil)
 	ns := oac.Status.Notifications[0]
 	if got := pendingKinds(ns); !slices.Equal(got, []string{"repeat:@TOA#_a"}) || !strings.HasSuffix(ns.Pending[0].ID, "/repeat/1") {
 		t.Fatalf("queued %v %+v", got, ns.Pending)
@@ -133,7 +133,7 @@ func TestPlanRepeatsWhileTheEpisodeLasts(t *testing.T) {
 	}
 	deliverAll(oac)
 	clearFull(oac.Status.Account("@TOA#_a"))
-	planNotifications(oac, t0.Add(3*time.Hour), nil, nil)
+	planNotifications(oac, t0.Add(3*time.Hour), nil, nil, nil)
 	if got := pendingKinds(oac.Status.Notifications[0]); !slices.Equal(got, []string{"recovered:@TOA#_a"}) {
 		t.Errorf("after the end: %v, want only recovered", got)
 	}
@@ -148,25 +148,25 @@ func TestPlanExhaustedOncePerExhaustion(t *testing.T) {
 	markFull(oac, "@TOA#_b", t0)
 	setActive(oac, "")
 	summarize(oac, findings{}, true, nil)
-	planNotifications(oac, t0, nil, nil)
+	planNotifications(oac, t0, nil, nil, nil)
 	got := pendingKinds(oac.Status.Notifications[0])
 	if !slices.Equal(got, []string{"full:@TOA#_a", "full:@TOA#_b", "exhausted:"}) {
 		t.Fatalf("queued %v", got)
 	}
 	deliverAll(oac)
-	planNotifications(oac, t0.Add(time.Minute), nil, nil)
+	planNotifications(oac, t0.Add(time.Minute), nil, nil, nil)
 	if n := len(oac.Status.Notifications[0].Pending); n != 0 {
 		t.Fatalf("exhaustion told twice")
 	}
 	// Room again, then exhausted again: a new exhaustion.
 	setActive(oac, "@TOA#_a")
 	summarize(oac, findings{}, true, nil)
-	planNotifications(oac, t0.Add(2*time.Minute), nil, nil)
+	planNotifications(oac, t0.Add(2*time.Minute), nil, nil, nil)
 	deliverAll(oac)
 	meta.RemoveStatusCondition(&oac.Status.Conditions, chatv1alpha1.ConditionCapacityAvailable)
 	meta.SetStatusCondition(&oac.Status.Conditions, metav1.Condition{Type: chatv1alpha1.ConditionCapacityAvailable, Status: metav1.ConditionFalse,
 		Reason: chatv1alpha1.AllAccountsFullReason, LastTransitionTime: *ts(t0.Add(time.Hour))})
-	planNotifications(oac, t0.Add(time.Hour), nil, nil)
+	planNotifications(oac, t0.Add(time.Hour), nil, nil, nil)
 	if got := pendingKinds(oac.Status.Notifications[0]); !slices.Contains(got, "exhausted:") {
 		t.Errorf("second exhaustion not told: %v", got)
 	}
@@ -177,7 +177,7 @@ func TestPlanFollowsSpecAndBoundsTheQueue(t *testing.T) {
 	oac.Status.Notifications = []chatv1alpha1.NotificationStatus{{Name: "gone", Failures: 3}, {Name: "ops", Failures: 2}}
 	for i := range 30 {
 		markFull(oac, "@TOA#_a", t0.Add(time.Duration(i)*time.Hour))
-		planNotifications(oac, t0.Add(time.Duration(i)*time.Hour), nil, nil)
+		planNotifications(oac, t0.Add(time.Duration(i)*time.Hour), nil, nil, nil)
 	}
 	if len(oac.Status.Notifications) != 1 || oac.Status.Notifications[0].Name != "ops" || oac.Status.Notifications[0].Failures != 2 {
 		t.Fatalf("notifications = %+v, want only ops, its state kept", oac.Status.Notifications)
@@ -216,11 +216,11 @@ func TestApplyDeliveriesToAFreshStatus(t *testing.T) {
 func TestPlanDelayedRaiseIsNotAnnouncedTwice(t *testing.T) {
 	oac := notifying(chatv1alpha1.NotifyTarget{Name: "ops", Type: chatv1alpha1.NotifySlack})
 	markFull(oac, "@TOA#_a", t0)
-	planNotifications(oac, t0, nil, nil)
+	planNotifications(oac, t0, nil, nil, nil)
 	deliverAll(oac)
 	clearFull(oac.Status.Account("@TOA#_a"))
 	planNotifications(oac, t0.Add(time.Minute), map[string]string{"@TOA#_a": "raised its limit from 100 to 150"},
-		[]episodeStart{{account: "@TOA#_a", since: *ts(t0), action: "raised its limit from 100 to 150"}})
+		[]episodeStart{{account: "@TOA#_a", since: *ts(t0), action: "raised its limit from 100 to 150"}}, nil)
 	ns := oac.Status.Notifications[0]
 	if got := pendingKinds(ns); !slices.Equal(got, []string{"recovered:@TOA#_a"}) || ns.Pending[0].Action != "raised its limit from 100 to 150" {
 		t.Errorf("queued %v %+v, want only recovered, saying the raise", got, ns.Pending)
@@ -233,19 +233,19 @@ func TestPlanRepeatsDoNotCatchUp(t *testing.T) {
 	oac := notifying(chatv1alpha1.NotifyTarget{Name: "ops", Type: chatv1alpha1.NotifySlack, RepeatInterval: &metav1.Duration{Duration: time.Minute}})
 	markFull(oac, "@TOA#_a", t0)
 	now := t0.Add(3 * time.Hour)
-	planNotifications(oac, now, nil, nil)
+	planNotifications(oac, now, nil, nil, nil)
 	if got := pendingKinds(oac.Status.Notifications[0]); !slices.Equal(got, []string{"full:@TOA#_a"}) {
 		t.Fatalf("queued %v, want the full message only", got)
 	}
 	deliverAll(oac)
 	for _, at := range []time.Duration{time.Second, 30 * time.Second} {
-		planNotifications(oac, now.Add(at), nil, nil)
+		planNotifications(oac, now.Add(at), nil, nil, nil)
 	}
 	if n := len(oac.Status.Notifications[0].Pending); n != 0 {
 		t.Fatalf("%d repeats queued within the first interval", n)
 	}
-	planNotifications(oac, now.Add(time.Minute), nil, nil)
-	planNotifications(oac, now.Add(time.Minute+time.Second), nil, nil)
+	planNotifications(oac, now.Add(time.Minute), nil, nil, nil)
+	planNotifications(oac, now.Add(time.Minute+time.Second), nil, nil, nil)
 	if got := pendingKinds(oac.Status.Notifications[0]); !slices.Equal(got, []string{"repeat:@TOA#_a"}) {
 		t.Errorf("queued %v, want one repeat", got)
 	}

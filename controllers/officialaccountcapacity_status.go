@@ -78,6 +78,7 @@ func summarize(oac *chatv1alpha1.OfficialAccountCapacity, f findings, decided bo
 	if !decided {
 		return nil
 	}
+	st.ActiveAccountUsed = usedShare(oac, st.Account(st.ActiveAccount))
 
 	wasAvailable := !meta.IsStatusConditionFalse(st.Conditions, chatv1alpha1.ConditionCapacityAvailable)
 	cond := metav1.Condition{
@@ -134,7 +135,7 @@ func fullMessage(oac *chatv1alpha1.OfficialAccountCapacity) string {
 
 // quietReadings returns what of oac is worth writing over base, the status as stored:
 // oac itself, or, when a reading changed nothing worth a write, a copy with base's
-// readings. A reading is worth a write when it goes with any other change of status,
+// readings (the counts, their times, the fill rates and what is derived of them). A reading is worth a write when it goes with any other change of status,
 // when a count moved by at least 1% of its limit (readingStep), when it is an
 // account's first, or its first after a full callback (the limit is known from it),
 // and when the stored reading is stale (staleAfter). The readings left out are
@@ -161,8 +162,9 @@ func quietReadings(base, oac *chatv1alpha1.OfficialAccountCapacity, now time.Tim
 			a.Full && readBefore(*old, a.LastEventTime) && !readBefore(*a, a.LastEventTime):
 			return oac
 		}
-		a.SubscriberNum, a.ReadTime = old.SubscriberNum, old.ReadTime
+		a.SubscriberNum, a.ReadTime, a.FillRate, a.PredictedFullTime = old.SubscriberNum, old.ReadTime, old.FillRate, old.PredictedFullTime
 	}
+	q.Status.ActiveAccountUsed = b.ActiveAccountUsed
 	if !equality.Semantic.DeepEqual(q.Status, *b) {
 		return oac // written anyway: with its readings
 	}

@@ -50,8 +50,10 @@ type seen struct {
 }
 
 type seenAccount struct {
-	subscribers int64
-	readTime    metav1.MicroTime
+	subscribers   int64
+	readTime      metav1.MicroTime
+	fillRate      int64
+	predictedFull *metav1.Time
 }
 
 // ask is a pool's request for a reading.
@@ -139,7 +141,7 @@ func (rd *readings) remember(oac *chatv1alpha1.OfficialAccountCapacity) {
 	s := seen{uid: oac.UID, lastRecheck: *st.LastRecheckTime, accounts: make(map[string]seenAccount, len(st.Accounts))}
 	for _, a := range st.Accounts {
 		if a.ReadTime != nil {
-			s.accounts[a.ID] = seenAccount{a.SubscriberNum, *a.ReadTime}
+			s.accounts[a.ID] = seenAccount{a.SubscriberNum, *a.ReadTime, a.FillRate, a.PredictedFullTime}
 		}
 	}
 	rd.mu.Lock()
@@ -163,7 +165,7 @@ func (rd *readings) overlay(oac *chatv1alpha1.OfficialAccountCapacity) {
 	for i := range st.Accounts {
 		a := &st.Accounts[i]
 		if r, ok := s.accounts[a.ID]; ok && (a.ReadTime == nil || a.ReadTime.Before(&r.readTime)) {
-			a.SubscriberNum, a.ReadTime = r.subscribers, &r.readTime
+			a.SubscriberNum, a.ReadTime, a.FillRate, a.PredictedFullTime = r.subscribers, &r.readTime, r.fillRate, r.predictedFull
 		}
 	}
 }

@@ -30,7 +30,8 @@ func validSpec() chatv1alpha1.OfficialAccountCapacitySpec {
 			RaiseLimit: &chatv1alpha1.RaiseLimitSpec{Step: 50000, Ceiling: 500000},
 			ScaleOut:   &chatv1alpha1.ScaleOutSpec{MaxAccounts: 8, OwnerAccount: "admin", NamePrefix: "Support"},
 		},
-		Publish: &chatv1alpha1.PublishSpec{ConfigMapName: "support-active"},
+		Headroom: &chatv1alpha1.HeadroomSpec{ThresholdPercent: 90, LeadTime: &metav1.Duration{Duration: 30 * time.Minute}},
+		Publish:  &chatv1alpha1.PublishSpec{ConfigMapName: "support-active"},
 		Notify: []chatv1alpha1.NotifyTarget{
 			{Name: "ops", Type: chatv1alpha1.NotifySlack, SecretRef: &chatv1alpha1.LocalObjectReference{Name: "ops-slack"}},
 			{Name: "owners", Type: chatv1alpha1.NotifyChat, ToAccounts: []string{"alice"}},
@@ -75,6 +76,9 @@ func TestCreateAndReadBack(t *testing.T) {
 	}
 	if got.Spec.RecoveryThresholdPercent != 95 {
 		t.Errorf("recoveryThresholdPercent default = %d, want 95", got.Spec.RecoveryThresholdPercent)
+	}
+	if h := got.Spec.Headroom; h.MinReadInterval == nil || h.MinReadInterval.Duration != 15*time.Second || h.DefaultLimit != 100000 {
+		t.Errorf("headroom defaults = %+v, want minReadInterval 15s, defaultLimit 100000", h)
 	}
 	if got.Spec.OnFull.ScaleOut.MaxSubscriberNum != 100000 {
 		t.Errorf("scaleOut.maxSubscriberNum default = %d, want 100000", got.Spec.OnFull.ScaleOut.MaxSubscriberNum)
@@ -191,6 +195,22 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		{"recoveryThresholdPercent negative", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.RecoveryThresholdPercent = -1
 		}, []string{"spec.recoveryThresholdPercent", "greater than or equal to 1"}},
+		{"headroom threshold 100", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.Headroom = &chatv1alpha1.HeadroomSpec{ThresholdPercent: 100}
+		}, []string{"spec.headroom.thresholdPercent", "less than or equal to 99"}},
+		{"headroom without threshold", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.Headroom = &chatv1alpha1.HeadroomSpec{}
+		}, []string{"spec.headroom.thresholdPercent", "greater than or equal to 1"}},
+		{"headroom reading too often", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.Headroom = &chatv1alpha1.HeadroomSpec{ThresholdPercent: 90, MinReadInterval: &metav1.Duration{Duration: time.Second}}
+		}, []string{"spec.headroom.minReadInterval", "at least 5s"}},
+		{"headroom lead time negative", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.Headroom = &chatv1alpha1.HeadroomSpec{ThresholdPercent: 90, LeadTime: &metav1.Duration{Duration: -time.Minute}}
+		}, []string{"spec.headroom.leadTime", "from 0s to 168h"}},
+		{"headroom without chatAPI", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.ChatAPI, s.OnFull, s.Notify = nil, nil, nil
+			s.Headroom = &chatv1alpha1.HeadroomSpec{ThresholdPercent: 90}
+		}, []string{"spec.chatAPI", "chatAPI is required by headroom"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,7 +247,7 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 			s.Accounts = []string{"@TOA#_@TOA#0001", "@TOA#_support_b"}
 		}},
 		{"onFull empty without chatAPI", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
-			s.ChatAPI, s.OnFull, s.Notify = nil, &chatv1alpha1.OnFullSpec{}, s.Notify[:1]
+			s.ChatAPI, s.OnFull, s.Notify, s.Headroom = nil, &chatv1alpha1.OnFullSpec{}, s.Notify[:1], nil
 		}},
 		{"dingtalk and feishu targets", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			ref := &chatv1alpha1.LocalObjectReference{Name: "robots"}

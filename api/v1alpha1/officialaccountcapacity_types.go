@@ -25,6 +25,22 @@ const (
 	OriginScaleOut AccountOrigin = "ScaleOut"
 )
 
+// LimitSource says where the limit the operator uses for an account comes from.
+// +kubebuilder:validation:Enum=API;Operator;Learned;Default
+type LimitSource string
+
+const (
+	// LimitFromAPI: the REST answer carried the account's MaxSubscriberNum.
+	LimitFromAPI LimitSource = "API"
+	// LimitFromOperator: the operator set it, raising the limit or creating the account.
+	LimitFromOperator LimitSource = "Operator"
+	// LimitLearned: the highest count read while the account was full.
+	LimitLearned LimitSource = "Learned"
+	// LimitDefault: not known; headroom assumes spec.headroom.defaultLimit. Such a limit
+	// is never raised, and a reading at it does not mark the account full.
+	LimitDefault LimitSource = "Default"
+)
+
 // NotifyType is the kind of a notification target.
 // +kubebuilder:validation:Enum=slack;wecom;dingtalk;feishu;webhook;chat
 type NotifyType string
@@ -75,6 +91,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.onFull) || !has(self.onFull.scaleOut) || self.onFull.scaleOut.maxAccounts >= size(self.accounts)",message="must not be below the number of spec.accounts",fieldPath=".onFull.scaleOut.maxAccounts",reason=FieldValueInvalid
 // +kubebuilder:validation:XValidation:rule="!has(self.onFull) || (!has(self.onFull.raiseLimit) && !has(self.onFull.scaleOut)) || has(self.chatAPI)",message="chatAPI is required by onFull.raiseLimit and onFull.scaleOut",fieldPath=".chatAPI",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="!has(self.notify) || !self.notify.exists(n, n.type == 'chat') || has(self.chatAPI)",message="chatAPI is required by notify targets of type chat",fieldPath=".chatAPI",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.headroom) || has(self.chatAPI)",message="chatAPI is required by headroom: it reads the subscriber counts",fieldPath=".chatAPI",reason=FieldValueRequired
 type OfficialAccountCapacitySpec struct {
 	// sdkAppID is the SDKAppID of the Chat app. Callbacks must carry it as SdkAppid.
 	// +required
@@ -109,6 +126,13 @@ type OfficialAccountCapacitySpec struct {
 	// onFull says what to do through the Chat REST API when an account is full.
 	// +optional
 	OnFull *OnFullSpec `json:"onFull,omitempty"`
+
+	// headroom acts before an account is full: an account nearly full gets the onFull
+	// policy ahead of time (raise its limit, else send new subscribers to the next
+	// account with headroom, else create one), so that no subscriber is refused while
+	// the app learns of the change. Unset: the operator acts when accounts are full.
+	// +optional
+	Headroom *HeadroomSpec `json:"headroom,omitempty"`
 
 	// publish writes the account new subscribers should use into a ConfigMap.
 	// +optional
@@ -221,6 +245,39 @@ type ScaleOutSpec struct {
 	MaxSubscriberNum int64 `json:"maxSubscriberNum,omitempty"`
 }
 
+// HeadroomSpec says when an account is nearly full, and how often the pool is read.
+type HeadroomSpec struct {
+	// thresholdPercent: an account at or above this share of its limit is nearly
+	// full. It stops being nearly full below recoveryThresholdPercent of it.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=99
+	ThresholdPercent int32 `json:"thresholdPercent"`
+
+	// leadTime: an account whose fill rate predicts it full within leadTime is nearly
+	// full too, whatever its share.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('168h')",message="must be from 0s to 168h"
+	LeadTime *metav1.Duration `json:"leadTime,omitempty"`
+
+	// minReadInterval is the shortest time between two readings of the pool. Readings
+	// come sooner as an account nears its threshold: about half its predicted time to
+	// it, from minReadInterval to recheckInterval.
+	// +optional
+	// +kubebuilder:default="15s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s')",message="must be at least 5s"
+	MinReadInterval *metav1.Duration `json:"minReadInterval,omitempty"`
+
+	// defaultLimit is the limit assumed for an account whose limit is not known yet
+	// (Chat's default for an account created without one is 100000). An assumed limit
+	// only makes an account nearly full: it is never raised, and an account is not
+	// marked full by it.
+	// +optional
+	// +kubebuilder:default=100000
+	// +kubebuilder:validation:Minimum=1
+	DefaultLimit int64 `json:"defaultLimit,omitempty"`
+}
+
 // PublishSpec names the ConfigMap that carries the active account.
 type PublishSpec struct {
 	// configMapName is the ConfigMap, in the same namespace, the operator writes.
@@ -317,6 +374,31 @@ type AccountStatus struct {
 	// +optional
 	MaxSubscriberNum int64 `json:"maxSubscriberNum,omitempty"`
 
+	// limitSource says where maxSubscriberNum comes from: API, Operator, Learned, or
+	// Default when it is not known and headroom assumes spec.headroom.defaultLimit
+	// (maxSubscriberNum stays 0 then).
+	// +optional
+	LimitSource LimitSource `json:"limitSource,omitempty"`
+
+	// nearlyFull is true while the account is at or above spec.headroom's threshold,
+	// or predicted full within its leadTime; new subscribers go elsewhere meanwhile.
+	// +optional
+	NearlyFull bool `json:"nearlyFull,omitempty"`
+
+	// nearlyFullSince is when this nearly-full episode began.
+	// +optional
+	NearlyFullSince *metav1.Time `json:"nearlyFullSince,omitempty"`
+
+	// fillRate is how many subscribers the account gains an hour, smoothed over its
+	// readings; negative while it loses them. Stored with the reading.
+	// +optional
+	FillRate int64 `json:"fillRate,omitempty"`
+
+	// predictedFullTime is when the account reaches its limit at its fill rate; unset
+	// while it does not grow or its limit is not known. Stored with the reading.
+	// +optional
+	PredictedFullTime *metav1.Time `json:"predictedFullTime,omitempty"`
+
 	// raisingTo is the limit the operator is setting: stored before the REST call, so
 	// that a retry after a crash or a conflicting write sets the same value instead of
 	// raising again.
@@ -390,9 +472,9 @@ type PendingNotification struct {
 	// +kubebuilder:validation:MaxLength=512
 	ID string `json:"id"`
 
-	// kind is full, repeat, exhausted or recovered.
+	// kind is full, repeat, exhausted, recovered or nearlyFull.
 	// +required
-	// +kubebuilder:validation:Enum=full;repeat;exhausted;recovered
+	// +kubebuilder:validation:Enum=full;repeat;exhausted;recovered;nearlyFull
 	Kind string `json:"kind"`
 
 	// account is the account the message is about; empty for exhausted.
@@ -445,6 +527,12 @@ type OfficialAccountCapacityStatus struct {
 	// +optional
 	FullAccounts int32 `json:"fullAccounts,omitempty"`
 
+	// activeAccountUsed is the share of its limit the active account uses, as last
+	// stored, e.g. "87%"; empty while its limit is not known.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	ActiveAccountUsed string `json:"activeAccountUsed,omitempty"`
+
 	// lastFullTime is the newest EventTime of any "full" callback.
 	// +optional
 	LastFullTime *metav1.Time `json:"lastFullTime,omitempty"`
@@ -486,6 +574,7 @@ type OfficialAccountCapacityStatus struct {
 // +kubebuilder:resource:shortName=oac,categories=chat
 // +kubebuilder:printcolumn:name="AppID",type=integer,JSONPath=`.spec.sdkAppID`
 // +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeAccount`
+// +kubebuilder:printcolumn:name="Used",type=string,JSONPath=`.status.activeAccountUsed`
 // +kubebuilder:printcolumn:name="Full",type=integer,JSONPath=`.status.fullAccounts`
 // +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="CapacityAvailable")].status`
 // +kubebuilder:printcolumn:name="Last-Full",type=date,JSONPath=`.status.lastFullTime`

@@ -23,7 +23,7 @@ import (
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
 
-var wantColumns = []string{"Name", "AppID", "Active", "Full", "Available", "Last-Full", "Age"}
+var wantColumns = []string{"Name", "AppID", "Active", "Used", "Full", "Available", "Last-Full", "Age"}
 
 // createWithStatus stores one object with a status that fills every column.
 func createWithStatus(t *testing.T, ns string) {
@@ -38,9 +38,10 @@ func createWithStatus(t *testing.T, ns string) {
 	}
 	last := metav1.NewTime(time.Now().Add(-3 * time.Hour))
 	oac.Status = chatv1alpha1.OfficialAccountCapacityStatus{
-		ActiveAccount: "@TOA#_support_b",
-		FullAccounts:  1,
-		LastFullTime:  &last,
+		ActiveAccount:     "@TOA#_support_b",
+		ActiveAccountUsed: "87%",
+		FullAccounts:      1,
+		LastFullTime:      &last,
 		Conditions: []metav1.Condition{{
 			Type: chatv1alpha1.ConditionCapacityAvailable, Status: metav1.ConditionTrue,
 			Reason: "AccountsAvailable", LastTransitionTime: last,
@@ -89,14 +90,14 @@ func TestServerSideColumns(t *testing.T) {
 		t.Fatalf("rows = %d, want 1", len(table.Rows))
 	}
 	cells := table.Rows[0].Cells
-	want := []any{"support", float64(1400000001), "@TOA#_support_b", float64(1), "True"}
+	want := []any{"support", float64(1400000001), "@TOA#_support_b", "87%", float64(1), "True"}
 	for i, w := range want {
 		if cells[i] != w {
 			t.Errorf("cell %s = %#v, want %#v", wantColumns[i], cells[i], w)
 		}
 	}
-	if s, _ := cells[5].(string); s != "3h" {
-		t.Errorf("Last-Full = %#v, want 3h", cells[5])
+	if s, _ := cells[6].(string); s != "3h" {
+		t.Errorf("Last-Full = %#v, want 3h", cells[6])
 	}
 }
 
@@ -139,12 +140,12 @@ func TestKubectlGetPrintsColumns(t *testing.T) {
 			t.Fatalf("kubectl get %s printed %d lines, want 2:\n%s", resource, len(lines), out)
 		}
 		header := strings.Fields(lines[0])
-		wantHeader := []string{"NAME", "APPID", "ACTIVE", "FULL", "AVAILABLE", "LAST-FULL", "AGE"}
+		wantHeader := []string{"NAME", "APPID", "ACTIVE", "USED", "FULL", "AVAILABLE", "LAST-FULL", "AGE"}
 		if !reflect.DeepEqual(header, wantHeader) {
 			t.Errorf("kubectl get %s header = %v, want %v", resource, header, wantHeader)
 		}
 		row := strings.Fields(lines[1])
-		if len(row) != 7 || row[0] != "support" || row[1] != "1400000001" || row[2] != "@TOA#_support_b" || row[3] != "1" || row[4] != "True" || row[5] != "3h" {
+		if len(row) != 8 || row[0] != "support" || row[1] != "1400000001" || row[2] != "@TOA#_support_b" || row[3] != "87%" || row[4] != "1" || row[5] != "True" || row[6] != "3h" {
 			t.Errorf("kubectl get %s row = %v", resource, row)
 		}
 	}

@@ -50,6 +50,9 @@ const (
 	LimitRaisedEvent = "LimitRaised"
 	// AccountCreatedEvent: the controller created (or adopted) a scale-out account.
 	AccountCreatedEvent = "AccountCreated"
+	// HeadroomLowEvent (Warning): an account is nearly full (spec.headroom) and the
+	// controller acted ahead of time.
+	HeadroomLowEvent = "HeadroomLow"
 	// CapacityExhaustedEvent (Warning): no account of the pool has room.
 	CapacityExhaustedEvent = "CapacityExhausted"
 	// AccountRecoveredEvent: a full account has room again.

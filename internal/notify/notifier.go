@@ -15,6 +15,9 @@ const (
 	KindExhausted = "exhausted"
 	// KindRecovered: an account has room again.
 	KindRecovered = "recovered"
+	// KindNearlyFull: an account is nearly full, and the operator acted ahead of its
+	// limit (spec.headroom).
+	KindNearlyFull = "nearlyFull"
 )
 
 // Message is one event to tell people about.
@@ -22,7 +25,7 @@ type Message struct {
 	// ID is the stable event ID, the same on every delivery of the event,
 	// e.g. "<ns>/<name>/<account>/<episode-start-unix-ms>/<kind>".
 	ID string
-	// Kind is one of KindFull, KindRepeat, KindExhausted, KindRecovered.
+	// Kind is one of KindFull, KindRepeat, KindExhausted, KindRecovered, KindNearlyFull.
 	Kind string
 	// AppID is the Chat app's SDKAppID.
 	AppID int64
