@@ -2,7 +2,9 @@ package controllers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,9 +75,12 @@ func headroom(threshold int32, defaultLimit int64) func(*chatv1alpha1.OfficialAc
 func TestHeadroomFailsOverBeforeAnyRefusal(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	hook := newSink(t)
+	ref := h.target("hook", hook.srv.URL, "")
 	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 		headroom(50, 100)(s)
 		publishTo(s)
+		s.Notify = []chatv1alpha1.NotifyTarget{{Name: "hook", Type: chatv1alpha1.NotifyWebhook, SecretRef: ref}}
 	})
 	fill := h.subscribe(1, 500*time.Millisecond) // 2 a second: the last half of a takes 25 s
 	o := h.wait(90*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
@@ -99,6 +104,27 @@ func TestHeadroomFailsOverBeforeAnyRefusal(t *testing.T) {
 	h.event(chatv1alpha1.HeadroomLowEvent, "new subscribers now go to @TOA#_b")
 	if data, err := h.configMap(); err != nil || data["account"] != "@TOA#_b" {
 		t.Errorf("published %v (%v), want b", data, err)
+	}
+	// One notification for the episode, with what was done; the gauges show it.
+	msgs := hook.waitAccepted(t, 1)
+	var m struct{ Kind, Account, ActiveAccount, Text string }
+	if err := json.Unmarshal([]byte(msgs[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Kind != "nearlyFull" || m.Account != "@TOA#_a" || m.ActiveAccount != "@TOA#_b" || !strings.Contains(m.Text, "@TOA#_a is nearly full at ") {
+		t.Errorf("notification %s", msgs[0])
+	}
+	h.gauge("oacapacity_nearly_full_accounts", "pool", 1)
+	h.annotate(chatv1alpha1.RequestedAtAnnotation, "again") // a reading more: no second message
+	h.wait(10*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
+		if o.Status.LastHandledRequestedAt != "again" {
+			return fmt.Errorf("requested-at not handled yet")
+		}
+		return nil
+	})
+	quiet(2 * time.Second) // deliveries follow the status write
+	if n := len(hook.all()); n != 1 {
+		t.Errorf("%d notifications, want 1 for the episode", n)
 	}
 }
 
