@@ -45,6 +45,11 @@ type Metrics struct {
 
 // NewMetrics creates the collectors and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	// The gauges are per resource, or per account of a resource's pool.
+	resourceLabels, accountLabels := []string{"namespace", "name"}, []string{"namespace", "name", "account"}
+	gauge := func(name, help string, labels []string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
 	m := &Metrics{
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "oacapacity_actions_total",
@@ -58,34 +63,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "oacapacity_notifications_total",
 			Help: "Notification deliveries, by target type and result (sent: messages accepted; failed: a delivery that will be retried; refused: a permanent failure).",
 		}, []string{"type", "result"}),
-		available: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "oacapacity_capacity_available",
-			Help: "Per resource, as its stored status says: 0 while no account of the pool has room (CapacityAvailable False), else 1. Set by the leader only.",
-		}, []string{"namespace", "name"}),
-		full: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "oacapacity_full_accounts",
-			Help: "Per resource, as its stored status says: accounts of the pool that are full now (status.fullAccounts). Set by the leader only.",
-		}, []string{"namespace", "name"}),
-		nearlyFull: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "oacapacity_nearly_full_accounts",
-			Help: "Per resource: accounts of the pool that are nearly full now (spec.headroom). Set by the leader only.",
-		}, []string{"namespace", "name"}),
-		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "oacapacity_active_account",
-			Help: "Per resource, 1 for the account new subscribers go to (status.activeAccount); no series while none has room. Set by the leader only.",
-		}, []string{"namespace", "name", "account"}),
-		subscribers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "oacapacity_account_subscribers",
-			Help: "Per account of each pool, the subscriber count last read from the Chat REST API. Set by the leader only; off with --account-metrics=false.",
-		}, []string{"namespace", "name", "account"}),
-		limit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "oacapacity_account_subscriber_limit",
-			Help: "Per account of each pool, its subscriber limit as the operator knows it (0: not known yet). Set by the leader only; off with --account-metrics=false.",
-		}, []string{"namespace", "name", "account"}),
-		toFull: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "oacapacity_account_seconds_to_full",
-			Help: "Per account of each pool, the seconds until it reaches its limit at its fill rate, as of its last reading; no series while it does not grow or its limit is not known. Set by the leader only; off with --account-metrics=false.",
-		}, []string{"namespace", "name", "account"}),
+		available: gauge("oacapacity_capacity_available",
+			"Per resource, as its stored status says: 0 while no account of the pool has room (CapacityAvailable False), else 1. Set by the leader only.", resourceLabels),
+		full: gauge("oacapacity_full_accounts",
+			"Per resource, as its stored status says: accounts of the pool that are full now (status.fullAccounts). Set by the leader only.", resourceLabels),
+		nearlyFull: gauge("oacapacity_nearly_full_accounts",
+			"Per resource: accounts of the pool that are nearly full now (spec.headroom). Set by the leader only.", resourceLabels),
+		active: gauge("oacapacity_active_account",
+			"Per resource, 1 for the account new subscribers go to (status.activeAccount); no series while none has room. Set by the leader only.", accountLabels),
+		subscribers: gauge("oacapacity_account_subscribers",
+			"Per account of each pool, the subscriber count last read from the Chat REST API. Set by the leader only; off with --account-metrics=false.", accountLabels),
+		limit: gauge("oacapacity_account_subscriber_limit",
+			"Per account of each pool, its subscriber limit as the operator knows it (0: not known yet). Set by the leader only; off with --account-metrics=false.", accountLabels),
+		toFull: gauge("oacapacity_account_seconds_to_full",
+			"Per account of each pool, the seconds until it reaches its limit at its fill rate, as of its last reading; no series while it does not grow or its limit is not known. Set by the leader only; off with --account-metrics=false.", accountLabels),
 		exported: map[types.NamespacedName][]string{},
 	}
 	for _, c := range []prometheus.Collector{m.actions, m.restCalls, m.notifications, m.available, m.full, m.nearlyFull, m.active, m.subscribers, m.limit, m.toFull} {

@@ -41,7 +41,7 @@ func readAt(oac *chatv1alpha1.OfficialAccountCapacity, at time.Time, counts map[
 func TestFillRate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		counts []int64         // readings a minute apart
+		counts []int64          // readings a minute apart
 		want   func(int64) bool // of the last rate (per hour)
 		desc   string
 	}{
