@@ -6,6 +6,7 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 BENCHSTAT ?= $(LOCALBIN)/benchstat
 OCIIMAGE ?= $(LOCALBIN)/ociimage
+HELM ?= $(LOCALBIN)/helm
 # The image tarball `make image` writes; test/image checks it.
 IMAGE_TAR ?= $(LOCALBIN)/oa-capacity-operator.tar
 # The host's CA bundle, copied into the image (Fedora/RHEL: /etc/pki/tls/certs/ca-bundle.crt).
@@ -145,6 +146,11 @@ $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 benchstat: $(BENCHSTAT) ## Build benchstat into bin/.
 $(BENCHSTAT): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(BENCHSTAT) golang.org/x/perf/cmd/benchstat
+
+.PHONY: helm
+helm: ## Build Helm (pinned in hack/tools/helm; cached outside the clone) and link it as bin/helm.
+	@mkdir -p $(LOCALBIN)
+	@ln -sf "$$(hack/helm.sh)" $(HELM)
 
 .PHONY: ociimage
 ociimage: $(OCIIMAGE) ## Build the image tarball writer into bin/.
