@@ -6,6 +6,8 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 BENCHSTAT ?= $(LOCALBIN)/benchstat
 OCIIMAGE ?= $(LOCALBIN)/ociimage
+CHARTGEN ?= $(LOCALBIN)/chartgen
+HELM ?= $(LOCALBIN)/helm
 # The image tarball `make image` writes; test/image checks it.
 IMAGE_TAR ?= $(LOCALBIN)/oa-capacity-operator.tar
 # The host's CA bundle, copied into the image (Fedora/RHEL: /etc/pki/tls/certs/ca-bundle.crt).
@@ -36,8 +38,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD and RBAC manifests under config/.
+manifests: controller-gen chartgen ## Generate the CRD and RBAC manifests under config/, then the Helm chart from config/.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CHARTGEN) --config config --out charts/oa-capacity-operator --kubectl $(KUBECTL)
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods of the API types.
@@ -60,8 +63,8 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: verify-generated verify-fmt vet envtest build image build-installer ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image and dist/install.yaml).
-	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
+test: verify-generated verify-fmt vet envtest build image build-installer helm ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml and the chart).
+	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
 		go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "./$${t%%:*}"; \
@@ -122,6 +125,11 @@ build-installer: manifests ## Write dist/install.yaml: KUSTOMIZE_DIR (config/def
 deploy: build-installer ## Deploy dist/install.yaml (CRDs, RBAC, manager; image IMG) into the current cluster.
 	$(KUBECTL) apply -f dist/install.yaml
 
+.PHONY: chart
+chart: manifests helm ## Lint the Helm chart (charts/oa-capacity-operator) and package it into dist/, for a chart repository or OCI registry.
+	$(HELM) lint --strict charts/oa-capacity-operator
+	$(HELM) package charts/oa-capacity-operator --destination dist
+
 .PHONY: undeploy
 undeploy: ## Remove the manager from the current cluster.
 	$(KUBECTL) delete --ignore-not-found -k config/default
@@ -145,6 +153,15 @@ $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 benchstat: $(BENCHSTAT) ## Build benchstat into bin/.
 $(BENCHSTAT): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(BENCHSTAT) golang.org/x/perf/cmd/benchstat
+
+.PHONY: chartgen
+chartgen: ## Build the chart generator (hack/chartgen) into bin/.
+	$(GOBUILD) -o $(CHARTGEN) ./hack/chartgen
+
+.PHONY: helm
+helm: ## Build Helm (pinned in hack/tools/helm; cached outside the clone) and link it as bin/helm.
+	@mkdir -p $(LOCALBIN)
+	@ln -sf "$$(hack/helm.sh)" $(HELM)
 
 .PHONY: ociimage
 ociimage: $(OCIIMAGE) ## Build the image tarball writer into bin/.

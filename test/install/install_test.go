@@ -5,6 +5,7 @@ package install
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,17 +40,20 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 // fieldOwner is the field manager of this test's server-side applies.
 const fieldOwner = "oac-install-test"
 
+// inRepo returns the path of rel in the repository.
+func inRepo(t *testing.T, rel ...string) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(append([]string{root}, rel...)...)
+}
+
 // installYAML returns $OAC_INSTALL_YAML or the repository's dist/install.yaml.
 func installYAML(t *testing.T) []byte {
 	t.Helper()
-	path := os.Getenv("OAC_INSTALL_YAML")
-	if path == "" {
-		root, err := testenv.RepoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path = filepath.Join(root, "dist", "install.yaml")
-	}
+	path := cmp.Or(os.Getenv("OAC_INSTALL_YAML"), inRepo(t, "dist", "install.yaml"))
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("%s does not exist: run make build-installer (or set OAC_INSTALL_YAML)", path)
@@ -67,12 +71,8 @@ func kustomize(t *testing.T, dir string) []byte {
 	if err != nil {
 		t.Fatalf("kubectl is needed to render %s (it renders dist/install.yaml too): %v", dir, err)
 	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr bytes.Buffer
-	cmd := exec.Command(kubectl, "kustomize", filepath.Join(root, dir))
+	cmd := exec.Command(kubectl, "kustomize", inRepo(t, dir))
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
