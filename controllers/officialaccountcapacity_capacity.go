@@ -199,7 +199,8 @@ func observe(oac *chatv1alpha1.OfficialAccountCapacity, infos []chatapi.AccountI
 			obs.adopted = append(obs.adopted, info.Account)
 		}
 		if a.ReadTime != nil {
-			a.FillRate = fillRate(a.FillRate, a.SubscriberNum, a.ReadTime.Time, info.SubscriberNum, at)
+			rate := fillRate(a.FillRate, a.SubscriberNum, a.ReadTime.Time, info.SubscriberNum, at)
+			a.FillRate = &rate
 		}
 		a.SubscriberNum = info.SubscriberNum
 		a.ReadTime = &readStamp

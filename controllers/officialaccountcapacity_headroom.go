@@ -43,16 +43,28 @@ func threshold(h *chatv1alpha1.HeadroomSpec, limit int64) int64 {
 
 // fillRate is the account's rate (subscribers an hour) after a reading of count at
 // `at`: the pace since the previous reading (prevCount at prevAt), smoothed into the
-// previous rate with a time constant of rateTimeConstant, so that a burst moves it
-// only a little and a change of pace shows within a few minutes.
-func fillRate(prevRate, prevCount int64, prevAt time.Time, count int64, at time.Time) int64 {
+// previous rate (nil: none yet, the pace is the rate) with a time constant of
+// rateTimeConstant, so that a burst moves it only a little and a change of pace shows
+// within a few minutes.
+func fillRate(prevRate *int64, prevCount int64, prevAt time.Time, count int64, at time.Time) int64 {
 	dt := at.Sub(prevAt)
 	if dt <= 0 {
-		return prevRate
+		return rateOf(prevRate)
 	}
 	pace := float64(count-prevCount) / dt.Hours()
+	if prevRate == nil {
+		return int64(math.Round(pace))
+	}
 	alpha := float64(dt) / float64(dt+rateTimeConstant)
-	return int64(math.Round(alpha*pace + (1-alpha)*float64(prevRate)))
+	return int64(math.Round(alpha*pace + (1-alpha)*float64(*prevRate)))
+}
+
+// rateOf is a fill rate, 0 while it is not known.
+func rateOf(rate *int64) int64 {
+	if rate == nil {
+		return 0
+	}
+	return *rate
 }
 
 // timeTo is how long count takes to reach target at rate (per hour); ok is false
@@ -82,7 +94,7 @@ func nearlyFull(oac *chatv1alpha1.OfficialAccountCapacity, a *chatv1alpha1.Accou
 	if h.LeadTime != nil {
 		lead = h.LeadTime.Duration
 	}
-	toFull, grows := timeTo(a.SubscriberNum, limit, a.FillRate)
+	toFull, grows := timeTo(a.SubscriberNum, limit, rateOf(a.FillRate))
 	if !a.NearlyFull {
 		return a.SubscriberNum >= t || lead > 0 && grows && toFull <= lead
 	}
@@ -105,7 +117,8 @@ func hasHeadroom(a *chatv1alpha1.AccountStatus) bool {
 
 // readInterval is how long after a reading the pool is read again: recheckInterval,
 // or, with headroom, about half the time the fastest filling account takes to its
-// threshold, from minReadInterval to recheckInterval.
+// threshold, from minReadInterval to recheckInterval; minReadInterval while an
+// account read once has no fill rate yet, so that it gets one.
 func readInterval(oac *chatv1alpha1.OfficialAccountCapacity) time.Duration {
 	every := recheckInterval(oac)
 	h := oac.Spec.Headroom
@@ -118,11 +131,14 @@ func readInterval(oac *chatv1alpha1.OfficialAccountCapacity) time.Duration {
 	}
 	for i := range oac.Status.Accounts {
 		a := &oac.Status.Accounts[i]
-		if !hasHeadroom(a) || a.ReadTime == nil {
-			continue
-		}
-		if d, ok := timeTo(a.SubscriberNum, threshold(h, headroomLimit(oac, a)), a.FillRate); ok {
-			every = min(every, d/2)
+		switch {
+		case !hasHeadroom(a) || a.ReadTime == nil:
+		case a.FillRate == nil:
+			every = least
+		default:
+			if d, ok := timeTo(a.SubscriberNum, threshold(h, headroomLimit(oac, a)), *a.FillRate); ok {
+				every = min(every, d/2)
+			}
 		}
 	}
 	return min(max(every, least), recheckInterval(oac))
@@ -135,7 +151,7 @@ func predictedFull(oac *chatv1alpha1.OfficialAccountCapacity, a *chatv1alpha1.Ac
 	if limit <= 0 || a.Full {
 		return nil
 	}
-	d, ok := timeTo(a.SubscriberNum, limit, a.FillRate)
+	d, ok := timeTo(a.SubscriberNum, limit, rateOf(a.FillRate))
 	if !ok {
 		return nil
 	}

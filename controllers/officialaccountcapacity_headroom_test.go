@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,20 +48,25 @@ func TestFillRate(t *testing.T) {
 		{"flat", []int64{500, 500, 500, 500}, func(r int64) bool { return r == 0 }, "0"},
 		{"falling", []int64{500, 400, 300, 200}, func(r int64) bool { return r < 0 }, "negative"},
 		{"one burst", []int64{0, 0, 0, 0, 0, 300, 300, 300}, func(r int64) bool { return r > 0 && r < 18000/3 }, "damped, under a third of the burst's pace"},
+		{"one burst first", []int64{0, 300, 300, 300, 300, 300, 300, 300}, func(r int64) bool { return r >= 0 && r < 18000/3 }, "damped after the first pace"},
 		{"a new pace", []int64{0, 10, 20, 30, 130, 230, 330, 430, 530, 630}, func(r int64) bool { return r > 4000 }, "over 4000/h within 6 minutes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rate := int64(0)
+			var rate *int64
 			for i := 1; i < len(tc.counts); i++ {
-				rate = fillRate(rate, tc.counts[i-1], t0.Add(time.Duration(i-1)*time.Minute), tc.counts[i], t0.Add(time.Duration(i)*time.Minute))
+				r := fillRate(rate, tc.counts[i-1], t0.Add(time.Duration(i-1)*time.Minute), tc.counts[i], t0.Add(time.Duration(i)*time.Minute))
+				rate = &r
 			}
-			if !tc.want(rate) {
-				t.Errorf("rate = %d/h, want %s", rate, tc.desc)
+			if !tc.want(*rate) {
+				t.Errorf("rate = %d/h, want %s", *rate, tc.desc)
 			}
 		})
 	}
-	if r := fillRate(42, 0, t0, 100, t0); r != 42 {
+	if r := fillRate(i64(42), 0, t0, 100, t0); r != 42 {
 		t.Errorf("a reading at the same time changed the rate to %d", r)
+	}
+	if r := fillRate(nil, 100, t0, 160, t0.Add(time.Minute)); r != 3600 {
+		t.Errorf("first rate = %d/h, want the pace of its two readings, 3600", r)
 	}
 }
 
@@ -77,9 +81,9 @@ func TestNearlyFull(t *testing.T) {
 		{"under the threshold", 0, chatv1alpha1.AccountStatus{SubscriberNum: 899, MaxSubscriberNum: 1000}, 0, false},
 		{"at the threshold", 0, chatv1alpha1.AccountStatus{SubscriberNum: 900, MaxSubscriberNum: 1000}, 0, true},
 		{"full is not nearly full", 0, chatv1alpha1.AccountStatus{SubscriberNum: 1000, MaxSubscriberNum: 1000, Full: true}, 0, false},
-		{"predicted full within the lead time", 30 * time.Minute, chatv1alpha1.AccountStatus{SubscriberNum: 500, MaxSubscriberNum: 1000, FillRate: 1200}, 0, true},
-		{"predicted full after the lead time", 20 * time.Minute, chatv1alpha1.AccountStatus{SubscriberNum: 500, MaxSubscriberNum: 1000, FillRate: 1200}, 0, false},
-		{"falling, no prediction", 20 * time.Minute, chatv1alpha1.AccountStatus{SubscriberNum: 500, MaxSubscriberNum: 1000, FillRate: -1200}, 0, false},
+		{"predicted full within the lead time", 30 * time.Minute, chatv1alpha1.AccountStatus{SubscriberNum: 500, MaxSubscriberNum: 1000, FillRate: i64(1200)}, 0, true},
+		{"predicted full after the lead time", 20 * time.Minute, chatv1alpha1.AccountStatus{SubscriberNum: 500, MaxSubscriberNum: 1000, FillRate: i64(1200)}, 0, false},
+		{"falling, no prediction", 20 * time.Minute, chatv1alpha1.AccountStatus{SubscriberNum: 500, MaxSubscriberNum: 1000, FillRate: i64(-1200)}, 0, false},
 		{"hysteresis: stays under the threshold", 0, chatv1alpha1.AccountStatus{SubscriberNum: 860, MaxSubscriberNum: 1000, NearlyFull: true}, 0, true},
 		{"hysteresis: leaves below 95% of it", 0, chatv1alpha1.AccountStatus{SubscriberNum: 855, MaxSubscriberNum: 1000, NearlyFull: true}, 0, false},
 		{"unknown limit: the default", 0, chatv1alpha1.AccountStatus{SubscriberNum: 90000}, 0, true},
@@ -130,7 +134,7 @@ func TestHeadroomFailsOverAhead(t *testing.T) {
 	if a.PredictedFullTime == nil || a.PredictedFullTime.Time.Before(at) || a.PredictedFullTime.Time.After(at.Add(2*time.Minute)) {
 		t.Errorf("predicted full at %v, want within 2 minutes of %v", a.PredictedFullTime, at)
 	}
-	if note := nearlyFullNote(oac, a, at); !strings.HasPrefix(note, "at 91% of its limit (full in about ") {
+	if note := nearlyFullNote(oac, a, at); note != "at 91% of its limit (full in under a minute)" {
 		t.Errorf("note %q", note)
 	}
 	if !roomLeft(oac) {
@@ -185,21 +189,24 @@ func TestReadIntervalFollowsTheFill(t *testing.T) {
 		t.Errorf("unread pool: %v, want the recheck interval", got)
 	}
 	readAt(oac, t0, map[string]int64{"@TOA#_a": 0, "@TOA#_b": 0})
+	if got := readInterval(oac); got != 15*time.Second {
+		t.Errorf("read once: %v, want minReadInterval, to learn the fill rates", got)
+	}
 	for i, want := range []struct{ n int64 }{{100}, {400}, {700}, {850}} {
 		readAt(oac, t0.Add(time.Duration(i+1)*time.Minute), map[string]int64{"@TOA#_a": want.n, "@TOA#_b": 0})
 	}
 	a := oac.Status.Account("@TOA#_a")
 	d := readInterval(oac)
-	toThreshold, _ := timeTo(a.SubscriberNum, 900, a.FillRate)
+	toThreshold, _ := timeTo(a.SubscriberNum, 900, *a.FillRate)
 	if d < 15*time.Second || d > toThreshold {
-		t.Errorf("read again in %v; the threshold is %v away (rate %d/h)", d, toThreshold, a.FillRate)
+		t.Errorf("read again in %v; the threshold is %v away (rate %d/h)", d, toThreshold, *a.FillRate)
 	}
 	// Nearly full, or falling: back to the recheck interval, never under minReadInterval.
 	readAt(oac, t0.Add(5*time.Minute), map[string]int64{"@TOA#_a": 950, "@TOA#_b": 0})
 	if got := readInterval(oac); got != 10*time.Minute {
 		t.Errorf("after a is nearly full and b does not grow: %v, want the recheck interval", got)
 	}
-	oac.Status.Account("@TOA#_b").FillRate, oac.Status.Account("@TOA#_b").SubscriberNum = 1e6, 899
+	oac.Status.Account("@TOA#_b").FillRate, oac.Status.Account("@TOA#_b").SubscriberNum = i64(1e6), 899
 	if got := readInterval(oac); got != 15*time.Second {
 		t.Errorf("b next to its threshold: %v, want minReadInterval", got)
 	}

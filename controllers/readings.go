@@ -52,7 +52,7 @@ type seen struct {
 type seenAccount struct {
 	subscribers   int64
 	readTime      metav1.MicroTime
-	fillRate      int64
+	fillRate      *int64
 	predictedFull *metav1.Time
 }
 

@@ -390,9 +390,10 @@ type AccountStatus struct {
 	NearlyFullSince *metav1.Time `json:"nearlyFullSince,omitempty"`
 
 	// fillRate is how many subscribers the account gains an hour, smoothed over its
-	// readings; negative while it loses them. Stored with the reading.
+	// readings; negative while it loses them; unset until it has been read twice.
+	// Stored with the reading.
 	// +optional
-	FillRate int64 `json:"fillRate,omitempty"`
+	FillRate *int64 `json:"fillRate,omitempty"`
 
 	// predictedFullTime is when the account reaches its limit at its fill rate; unset
 	// while it does not grow or its limit is not known. Stored with the reading.

@@ -30,6 +30,11 @@ func (in *AccountStatus) DeepCopyInto(out *AccountStatus) {
 		in, out := &in.NearlyFullSince, &out.NearlyFullSince
 		*out = (*in).DeepCopy()
 	}
+	if in.FillRate != nil {
+		in, out := &in.FillRate, &out.FillRate
+		*out = new(int64)
+		**out = **in
+	}
 	if in.PredictedFullTime != nil {
 		in, out := &in.PredictedFullTime, &out.PredictedFullTime
 		*out = (*in).DeepCopy()
