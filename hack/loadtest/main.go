@@ -56,6 +56,7 @@ type config struct {
 	workDir     string
 	settle      time.Duration
 	baselineSrv string
+	growth      growthConfig
 }
 
 func main() {
@@ -64,7 +65,7 @@ func main() {
 	flag := flag.NewFlagSet("loadtest", flag.ExitOnError)
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", "", "Use this cluster (CRDs installed) instead of starting a local control plane.")
 	flag.StringVar(&cfg.manager, "manager", "bin/manager", "The manager binary (make build).")
-	flag.StringVar(&cfg.phases, "phases", "dup,burst,failover,scale", "Phases to run, in order: dup, burst, failover, scale.")
+	flag.StringVar(&cfg.phases, "phases", "dup,burst,failover,scale", "Phases to run, in order: dup, burst, failover, scale, growth (not run by default: about 7 minutes).")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "Rounds of each baseline/manager comparison, alternating, for the spread.")
 	flag.IntVar(&cfg.conns, "conns", 64, "Keep-alive connections of the duplicate phase.")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "Warm-up of each closed-loop run, not counted.")
@@ -81,6 +82,7 @@ func main() {
 	flag.StringVar(&cfg.workDir, "work-dir", "", "Kubeconfig and manager log go here; default a temporary directory.")
 	flag.DurationVar(&cfg.settle, "settle", 4*time.Second, "Pause after each burst, for the controller's reconciles to finish.")
 	flag.StringVar(&cfg.baselineSrv, "baseline-server", "", "Internal: serve the bare baseline on this address.")
+	growthFlags(flag, &cfg.growth)
 	_ = flag.Parse(os.Args[1:])
 
 	if cfg.baselineSrv != "" {
@@ -224,6 +226,8 @@ func run(ctx context.Context, cfg config) error {
 			err = h.failoverPhase(ctx)
 		case "scale":
 			err = h.scalePhase(ctx)
+		case "growth":
+			err = h.growthPhase(ctx)
 		default:
 			err = fmt.Errorf("unknown phase %q", p)
 		}

@@ -22,8 +22,11 @@ import (
 //	GET  /messages     the messages received so far, "<kind>: <text>" a line
 //	POST /subscribers  account=<id>[&subscribers=<n>]: set an account's subscriber
 //	                   count in the fake Chat; without n, fill it to its limit
+//	POST /stream       [rate=<users/s>&seconds=<n>&delay=<duration>]: users subscribe
+//	                   to the published account, as an app sends them (stream.go)
 type demo struct {
 	chat       *chatapitest.Server
+	stream     http.Handler
 	signingKey string
 	out        io.Writer
 
@@ -43,8 +46,10 @@ func (d *demo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case r.Method == http.MethodPost && r.URL.Path == "/subscribers":
 		d.subscribers(w, r)
+	case r.Method == http.MethodPost && r.URL.Path == "/stream":
+		d.stream.ServeHTTP(w, r)
 	default:
-		http.Error(w, "not found: POST /notify, GET /messages, POST /subscribers", http.StatusNotFound)
+		http.Error(w, "not found: POST /notify, GET /messages, POST /subscribers, POST /stream", http.StatusNotFound)
 	}
 }
 

@@ -53,6 +53,7 @@ func run() error {
 	sample := flag.String("sample", "config/samples/chat_v1alpha1_officialaccountcapacity.yaml", "OfficialAccountCapacity to create.")
 	chatAddr := flag.String("chat-address", "127.0.0.1:9393", "Address of the fake Chat REST API.")
 	demoAddr := flag.String("demo-address", "127.0.0.1:9494", "Address of the notification sink and the subscriber-count handle.")
+	callbackURL := flag.String("callback-url", "http://127.0.0.1:9292/callback", "Where the fake Chat sends its full callbacks: the manager's receiver.")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		return errors.New("usage: localrun [flags] -- MANAGER [FLAGS]")
@@ -105,7 +106,11 @@ func run() error {
 	secretKey, sinkKey := randomKey(), randomKey()
 	chat := chatapitest.NewServerOn(fake, chatL, oac.Spec.SDKAppID, demoAdmin, secretKey)
 	seedChat(chat, oac)
-	sink := &http.Server{Handler: &demo{chat: chat, signingKey: sinkKey, out: os.Stdout}, ReadHeaderTimeout: 5 * time.Second}
+	stream, err := playSubscribers(chat, env, oac, *callbackURL)
+	if err != nil {
+		return err
+	}
+	sink := &http.Server{Handler: &demo{chat: chat, stream: stream, signingKey: sinkKey, out: os.Stdout}, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = sink.Serve(demoL) }()
 	defer func() { _ = sink.Close() }()
 

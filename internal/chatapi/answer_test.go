@@ -126,7 +126,8 @@ func TestRedactTransportError(t *testing.T) {
 }
 
 // FuzzParseAnswer feeds arbitrary bodies to the answer parsers. They must
-// not panic, a success must really be OK/0, and info items must map 1:1.
+// not panic, a success must really be OK/0, and info and subscriber items
+// must map 1:1, a subscriber's Result being documented or its Err set.
 func FuzzParseAnswer(f *testing.F) {
 	for _, s := range []string{
 		`{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}`,
@@ -134,6 +135,7 @@ func FuzzParseAnswer(f *testing.F) {
 		`{"ActionStatus":"OK","ErrorCode":0,"OfficialAccountInfoList":[{"Official_Account":"@TOA#_a","SubscriberNum":5,"MaxSubscriberNum":"9"},{"ErrorCode":130004}]}`,
 		`{"ActionStatus":"OK","OfficialAccountInfoList":[{"SubscriberNum":1e3}]}`,
 		`{"ActionStatus":"OK","MsgTime":1700000000,"MsgKey":"1_2_3"}`,
+		`{"ActionStatus":"OK","SubscriberList":[{"Subscriber_Account":"u2","Result":"2"},{"Subscriber_Account":"u1","Result":1},{"Subscriber_Account":"u1","Result":9}]}`,
 		`<html>`, ``, `null`, `{"ActionStatus":`, `{"ErrorCode":1.5}`,
 	} {
 		f.Add(200, []byte(s))
@@ -155,6 +157,20 @@ func FuzzParseAnswer(f *testing.F) {
 				for i, g := range got {
 					if g.Account != batch[i] {
 						t.Fatalf("info %d is for %q", i, g.Account)
+					}
+				}
+			}
+			var subs addSubscriberAnswer
+			if err := jsonUnmarshal(body, &subs); err == nil {
+				batch := []string{"u1", "u2"}
+				got := matchSubscriberItems("@TOA#_a", batch, subs.Items)
+				if len(got) != len(batch) {
+					t.Fatalf("%d results for %d subscribers", len(got), len(batch))
+				}
+				for i, g := range got {
+					if g.Subscriber != batch[i] || g.Result < SubscribeFailed || g.Result > SubscribeAlreadySubscribed ||
+						g.Err != nil && (g.Result != SubscribeFailed || !errors.Is(g.Err, ErrMalformedAnswer)) {
+						t.Fatalf("result %d = %+v", i, g)
 					}
 				}
 			}

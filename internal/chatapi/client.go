@@ -33,6 +33,9 @@ const (
 	CommandModifyOfficialAccount = "modify_official_account_base_info"
 	// CommandCreateOfficialAccount creates an account.
 	CommandCreateOfficialAccount = "create_official_account"
+	// CommandAddSubscriber subscribes users to an account (≤100 a call). The
+	// app's backend makes this call, not the operator; the simulators do.
+	CommandAddSubscriber = "add_subscriber"
 	// CommandSendMsg sends a one-to-one message.
 	CommandSendMsg = "sendmsg"
 )
@@ -53,6 +56,9 @@ const (
 	// MaxAccountsPerInfoCall is the documented limit of one
 	// get_official_account_info call; longer lists are split.
 	MaxAccountsPerInfoCall = 50
+	// MaxSubscribersPerCall is the documented limit of one add_subscriber
+	// call; longer lists are split.
+	MaxSubscribersPerCall = 100
 
 	defaultBaseBackoff  = 250 * time.Millisecond
 	defaultMaxBackoff   = 5 * time.Second

@@ -2,9 +2,9 @@
 //
 // It runs on loopback (httptest), verifies every request's UserSig with the
 // app key through chatapi.VerifyUserSig, checks every request's shape, keeps
-// Official Accounts and sent messages in memory, and can be told to fail in
-// the ways the real backend and the network do. It is safe for concurrent
-// use.
+// Official Accounts, their subscribers and sent messages in memory, and can
+// be told to fail in the ways the real backend and the network do. It is
+// safe for concurrent use.
 //
 // A request that breaks the protocol (wrong method, unknown path, a missing
 // or bad query parameter, a body field missing, of the wrong type, unknown,
@@ -44,7 +44,7 @@ type Account struct {
 	Name             string // display name
 	Owner            string // Owner_Account
 	Introduction     string // profile text
-	SubscriberNum    int64  // current subscribers; set it with SetSubscriberNum
+	SubscriberNum    int64  // current subscribers; add_subscriber and SetSubscriberNum change it
 	MaxSubscriberNum int64  // 0 in AddAccount means DefaultMaxSubscriberNum
 	CreateTime       int64  // Unix seconds; 0 in AddAccount means now
 }
@@ -127,6 +127,13 @@ type Server struct {
 	malformed []Malformed
 	faults    map[string][]fault
 	holds     map[string]*hold
+	noRecord  bool
+
+	// Subscribers (subscriber.go).
+	subs      map[string]*subscribers
+	subMemory int
+	onFull    func(account string, eventTime time.Time)
+	hooks     sync.WaitGroup
 }
 
 // NewServer starts a fake backend for one app on a loopback port. Requests must be
@@ -141,15 +148,17 @@ func NewServer(t testing.TB, sdkAppID int64, adminIdentifier, secretKey string) 
 func NewServerOn(t TB, l net.Listener, sdkAppID int64, adminIdentifier, secretKey string) *Server {
 	t.Helper()
 	s := &Server{
-		t:        t,
-		appID:    sdkAppID,
-		admin:    adminIdentifier,
-		key:      secretKey,
-		now:      time.Now,
-		accounts: map[string]Account{},
-		calls:    map[string]int{},
-		faults:   map[string][]fault{},
-		holds:    map[string]*hold{},
+		t:         t,
+		appID:     sdkAppID,
+		admin:     adminIdentifier,
+		key:       secretKey,
+		now:       time.Now,
+		accounts:  map[string]Account{},
+		calls:     map[string]int{},
+		faults:    map[string][]fault{},
+		holds:     map[string]*hold{},
+		subs:      map[string]*subscribers{},
+		subMemory: DefaultSubscriberMemory,
 	}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.handle))
 	if l != nil {
@@ -160,6 +169,7 @@ func NewServerOn(t TB, l net.Listener, sdkAppID int64, adminIdentifier, secretKe
 	t.Cleanup(func() {
 		s.releaseAll() // Close waits for held requests
 		s.srv.Close()
+		s.hooks.Wait() // no OnFull call outlives the server
 	})
 	return s
 }
@@ -199,7 +209,8 @@ func (s *Server) ReturnMaxSubscriberNum(on bool) {
 	s.returnMax = on
 }
 
-// AddAccount adds or replaces an account.
+// AddAccount adds or replaces an account. Its subscribers are anonymous: a
+// replaced account's remembered subscribers and refusals are forgotten.
 func (s *Server) AddAccount(a Account) {
 	s.t.Helper()
 	if a.ID == "" {
@@ -214,6 +225,7 @@ func (s *Server) AddAccount(a Account) {
 		a.CreateTime = s.now().Unix()
 	}
 	s.accounts[a.ID] = a
+	delete(s.subs, a.ID)
 }
 
 // Account returns the account with id and whether it exists.
@@ -236,7 +248,9 @@ func (s *Server) Accounts() []Account {
 	return out
 }
 
-// SetSubscriberNum sets an existing account's subscriber count. Call it from
+// SetSubscriberNum sets an existing account's subscriber count, as if
+// anonymous users had subscribed or left; below the number of subscribers the
+// fake remembers, it forgets them all. It never triggers OnFull. Call it from
 // the test goroutine: an unknown account fails the test.
 func (s *Server) SetSubscriberNum(id string, n int64) {
 	s.t.Helper()
@@ -245,6 +259,7 @@ func (s *Server) SetSubscriberNum(id string, n int64) {
 	if ok {
 		a.SubscriberNum = n
 		s.accounts[id] = a
+		s.forgetSubscribers(id, n)
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -272,6 +287,16 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
+// RecordRequests turns the recording of requests (Requests) on or off; it is
+// on by default. A program that serves the fake for long (a load harness, make
+// run's local mode) turns it off, so that memory does not grow with every
+// call; Calls still counts.
+func (s *Server) RecordRequests(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noRecord = !on
+}
+
 // Calls returns how many requests reached command (e.g. "sendmsg"),
 // whatever their outcome.
 func (s *Server) Calls(command string) int {
@@ -284,7 +309,11 @@ func (s *Server) Calls(command string) int {
 func (s *Server) TotalCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.requests)
+	n := 0
+	for _, c := range s.calls {
+		n += c
+	}
+	return n
 }
 
 // Malformed returns the requests that broke the protocol.
@@ -381,6 +410,10 @@ func knownCommand(path string) (service, command string, ok bool) {
 		return chatapi.ServiceOfficialAccount, chatapi.CommandModifyOfficialAccount, true
 	case "/v4/" + chatapi.ServiceOfficialAccount + "/" + chatapi.CommandCreateOfficialAccount:
 		return chatapi.ServiceOfficialAccount, chatapi.CommandCreateOfficialAccount, true
+	case "/v4/" + chatapi.ServiceOfficialAccount + "/" + chatapi.CommandAddSubscriber:
+		return chatapi.ServiceOfficialAccount, chatapi.CommandAddSubscriber, true
+	case "/v4/" + chatapi.ServiceOfficialAccount + "/" + CommandDeleteSubscriber:
+		return chatapi.ServiceOfficialAccount, CommandDeleteSubscriber, true
 	case "/v4/" + chatapi.ServiceOpenIM + "/" + chatapi.CommandSendMsg:
 		return chatapi.ServiceOpenIM, chatapi.CommandSendMsg, true
 	}
@@ -402,8 +435,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.calls[name]++
-	s.requests = append(s.requests, Request{Method: r.Method, Service: service, Command: command,
-		Query: cloneValues(r.URL.Query()), Body: bytes.Clone(body)})
+	if !s.noRecord {
+		s.requests = append(s.requests, Request{Method: r.Method, Service: service, Command: command,
+			Query: cloneValues(r.URL.Query()), Body: bytes.Clone(body)})
+	}
 	s.mu.Unlock()
 
 	if f := s.checkRequest(r, known, body, readErr); f != nil {
@@ -434,6 +469,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.modify(target, name, body)
 	case chatapi.CommandCreateOfficialAccount:
 		s.create(target, name, body)
+	case chatapi.CommandAddSubscriber:
+		s.addSubscriber(target, name, body)
+	case CommandDeleteSubscriber:
+		s.deleteSubscriber(target, name, body)
 	case chatapi.CommandSendMsg:
 		s.sendMsg(target, name, body)
 	}

@@ -77,6 +77,8 @@ const (
 	pathModify = "/v4/official_account_open_http_svc/modify_official_account_base_info"
 	pathCreate = "/v4/official_account_open_http_svc/create_official_account"
 	pathSend   = "/v4/openim/sendmsg"
+	pathAdd    = "/v4/official_account_open_http_svc/add_subscriber"
+	pathDelete = "/v4/official_account_open_http_svc/delete_subscriber"
 )
 
 func newServer(t *testing.T) *chatapitest.Server {
@@ -131,13 +133,34 @@ func TestFakeRejectsMalformedRequests(t *testing.T) {
 		{"send MsgRandom too big", func(r *raw) {
 			r.path, r.body = pathSend, `{"SyncOtherMachine":2,"To_Account":"b","MsgRandom":4294967296,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"x"}}]}`
 		}, chatapi.CodeJSONParse},
+		{"add 101 subscribers", func(r *raw) { r.path, r.body = pathAdd, subscribersBody("SubscriberList", 101) }, chatapi.CodeInvalidParameter},
+		{"add no subscribers", func(r *raw) { r.path, r.body = pathAdd, subscribersBody("SubscriberList", 0) }, chatapi.CodeInvalidParameter},
+		{"add no account", func(r *raw) {
+			r.path, r.body = pathAdd, `{"SubscriberList":[{"Subscriber_Account":"u"}]}`
+		}, chatapi.CodeInvalidParameter},
+		{"add empty subscriber", func(r *raw) {
+			r.path, r.body = pathAdd, `{"Official_Account":"@TOA#_a","SubscriberList":[{"Subscriber_Account":"u"},{"Subscriber_Account":" "}]}`
+		}, chatapi.CodeInvalidParameter},
+		{"add subscriber not an object", func(r *raw) {
+			r.path, r.body = pathAdd, `{"Official_Account":"@TOA#_a","SubscriberList":["u"]}`
+		}, chatapi.CodeJSONParse},
+		{"add misspelt field", func(r *raw) {
+			r.path, r.body = pathAdd, `{"Official_Account":"@TOA#_a","SubscriberList":[{"SubscriberAccount":"u"}]}`
+		}, chatapi.CodeJSONParse},
+		{"delete 101 subscribers", func(r *raw) {
+			r.path, r.body = pathDelete, subscribersBody("SubscriberToDel_Account", 101)
+		}, chatapi.CodeInvalidParameter},
+		{"delete both lists", func(r *raw) {
+			r.path, r.body = pathDelete, `{"Official_Account":"@TOA#_a","SubscriberToDel_Account":["u"],"SubscriberList":[{"Subscriber_Account":"u"}]}`
+		}, chatapi.CodeInvalidParameter},
+		{"delete no list", func(r *raw) { r.path, r.body = pathDelete, `{"Official_Account":"@TOA#_a"}` }, chatapi.CodeInvalidParameter},
 		{"send no text", func(r *raw) {
 			r.path, r.body = pathSend, `{"SyncOtherMachine":2,"To_Account":"b","MsgRandom":1,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{}}]}`
 		}, chatapi.CodeInvalidParameter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t)
-			s.AddAccount(chatapitest.Account{ID: "@TOA#_a", Name: "A", Owner: "o"})
+			s.AddAccount(chatapitest.Account{ID: "@TOA#_a", Name: "A", Owner: "o", SubscriberNum: 5})
 			r := raw{path: pathInfo, query: goodQuery(t), body: `{"OfficialAccountIdList":[{"Official_Account":"@TOA#_a"}]}`}
 			tc.edit(&r)
 			status, ans := send(t, s, r)
@@ -147,7 +170,8 @@ func TestFakeRejectsMalformedRequests(t *testing.T) {
 			if m := s.Malformed(); len(m) != 1 || m[0].Reason == "" {
 				t.Errorf("malformed %+v, want one", m)
 			}
-			if a, _ := s.Account("@TOA#_a"); a.MaxSubscriberNum != chatapitest.DefaultMaxSubscriberNum || len(s.Messages()) != 0 || len(s.Accounts()) != 1 {
+			if a, _ := s.Account("@TOA#_a"); a.MaxSubscriberNum != chatapitest.DefaultMaxSubscriberNum || a.SubscriberNum != 5 ||
+				len(s.Messages()) != 0 || len(s.Accounts()) != 1 {
 				t.Error("a malformed request changed state")
 			}
 		})
