@@ -118,7 +118,9 @@ func hasHeadroom(a *chatv1alpha1.AccountStatus) bool {
 // readInterval is how long after a reading the pool is read again: recheckInterval,
 // or, with headroom, about half the time the fastest filling account takes to its
 // threshold, from minReadInterval to recheckInterval; minReadInterval while an
-// account read once has no fill rate yet, so that it gets one.
+// account read once has no fill rate yet, so that it gets one. The active account is
+// reckoned to fill at the pool's rate at least: the new subscribers of the pool go to
+// it, though its own rate shows it only after the app has moved to it.
 func readInterval(oac *chatv1alpha1.OfficialAccountCapacity) time.Duration {
 	every := recheckInterval(oac)
 	h := oac.Spec.Headroom
@@ -129,6 +131,10 @@ func readInterval(oac *chatv1alpha1.OfficialAccountCapacity) time.Duration {
 	if h.MinReadInterval != nil && h.MinReadInterval.Duration > 0 {
 		least = h.MinReadInterval.Duration
 	}
+	var inflow int64 // the pool's: what its growing accounts gain together
+	for _, a := range oac.Status.Accounts {
+		inflow += max(rateOf(a.FillRate), 0)
+	}
 	for i := range oac.Status.Accounts {
 		a := &oac.Status.Accounts[i]
 		switch {
@@ -136,7 +142,11 @@ func readInterval(oac *chatv1alpha1.OfficialAccountCapacity) time.Duration {
 		case a.FillRate == nil:
 			every = least
 		default:
-			if d, ok := timeTo(a.SubscriberNum, threshold(h, headroomLimit(oac, a)), *a.FillRate); ok {
+			rate := *a.FillRate
+			if a.ID == oac.Status.ActiveAccount {
+				rate = max(rate, inflow)
+			}
+			if d, ok := timeTo(a.SubscriberNum, threshold(h, headroomLimit(oac, a)), rate); ok {
 				every = min(every, d/2)
 			}
 		}

@@ -112,7 +112,7 @@ func TestNearlyFull(t *testing.T) {
 // to b before a is full, and a is not marked full.
 func TestHeadroomFailsOverAhead(t *testing.T) {
 	oac := withHeadroom(0, nil)
-	readAt(oac, t0, map[string]int64{"@TOA#_a": 0, "@TOA#_b": 0})
+	readAt(oac, t0, map[string]int64{"@TOA#_a": 0, "@TOA#_b": 850})
 	for i, n := range []int64{300, 600, 850} {
 		obs := readAt(oac, t0.Add(time.Duration(i+1)*time.Minute), map[string]int64{"@TOA#_a": n, "@TOA#_b": 0})
 		if len(obs.nearlyFull) != 0 || activeAccount(oac) != "@TOA#_a" {
@@ -188,12 +188,12 @@ func TestReadIntervalFollowsTheFill(t *testing.T) {
 	if got := readInterval(oac); got != 10*time.Minute {
 		t.Errorf("unread pool: %v, want the recheck interval", got)
 	}
-	readAt(oac, t0, map[string]int64{"@TOA#_a": 0, "@TOA#_b": 0})
+	readAt(oac, t0, map[string]int64{"@TOA#_a": 0, "@TOA#_b": 850})
 	if got := readInterval(oac); got != 15*time.Second {
 		t.Errorf("read once: %v, want minReadInterval, to learn the fill rates", got)
 	}
 	for i, want := range []struct{ n int64 }{{100}, {400}, {700}, {850}} {
-		readAt(oac, t0.Add(time.Duration(i+1)*time.Minute), map[string]int64{"@TOA#_a": want.n, "@TOA#_b": 0})
+		readAt(oac, t0.Add(time.Duration(i+1)*time.Minute), map[string]int64{"@TOA#_a": want.n, "@TOA#_b": 850})
 	}
 	a := oac.Status.Account("@TOA#_a")
 	d := readInterval(oac)
@@ -201,10 +201,23 @@ func TestReadIntervalFollowsTheFill(t *testing.T) {
 	if d < 15*time.Second || d > toThreshold {
 		t.Errorf("read again in %v; the threshold is %v away (rate %d/h)", d, toThreshold, *a.FillRate)
 	}
-	// Nearly full, or falling: back to the recheck interval, never under minReadInterval.
-	readAt(oac, t0.Add(5*time.Minute), map[string]int64{"@TOA#_a": 950, "@TOA#_b": 0})
+	// a is nearly full: b, active now, fills at the pool's rate once the app has moved
+	// to it, though it does not grow yet.
+	readAt(oac, t0.Add(5*time.Minute), map[string]int64{"@TOA#_a": 950, "@TOA#_b": 850})
+	oac.Status.ActiveAccount = activeAccount(oac)
+	if oac.Status.ActiveAccount != "@TOA#_b" || *oac.Status.Account("@TOA#_b").FillRate != 0 {
+		t.Fatalf("active %s, b %+v", oac.Status.ActiveAccount, oac.Status.Account("@TOA#_b"))
+	}
+	rate := *oac.Status.Account("@TOA#_a").FillRate
+	if d, want := readInterval(oac), time.Duration(float64(900-850)/float64(rate)*float64(time.Hour))/2; d != max(want, 15*time.Second) {
+		t.Errorf("b 50 from its threshold, the pool gaining %d/h: read again in %v, want %v", rate, d, want)
+	}
+	// Nothing grows: back to the recheck interval.
+	readAt(oac, t0.Add(6*time.Minute), map[string]int64{"@TOA#_a": 950, "@TOA#_b": 850})
+	readAt(oac, t0.Add(60*time.Minute), map[string]int64{"@TOA#_a": 950, "@TOA#_b": 850})
+	readAt(oac, t0.Add(120*time.Minute), map[string]int64{"@TOA#_a": 950, "@TOA#_b": 850})
 	if got := readInterval(oac); got != 10*time.Minute {
-		t.Errorf("after a is nearly full and b does not grow: %v, want the recheck interval", got)
+		t.Errorf("after nothing grows for two hours: %v, want the recheck interval", got)
 	}
 	oac.Status.Account("@TOA#_b").FillRate, oac.Status.Account("@TOA#_b").SubscriberNum = i64(1e6), 899
 	if got := readInterval(oac); got != 15*time.Second {
