@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	apiruntime "k8s.io/apimachinery/pkg/runtime"
@@ -138,6 +140,39 @@ func newScheme() (*apiruntime.Scheme, error) {
 	return scheme, nil
 }
 
+// memoryLimitShare is the part of the container's memory limit the Go heap may use
+// before the garbage collector works harder to stay under it; the rest is for the
+// runtime's own memory, stacks and what the scavenger has not returned yet.
+const memoryLimitShare = 0.9
+
+// setMemoryLimit gives the Go runtime a soft memory limit of 90% of MEMORY_LIMIT,
+// the container's memory limit in bytes (config/manager passes it by the downward
+// API), so that a burst of garbage (the initial LIST of a large cluster) is collected
+// before it reaches the limit rather than killed by it. GOMEMLIMIT, when set, is the
+// runtime's own setting and wins. It returns the limit set, 0 for none.
+func setMemoryLimit(getenv func(string) string) (int64, error) {
+	limit, err := memoryLimit(getenv)
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	return limit, err
+}
+
+// memoryLimit is the limit setMemoryLimit sets: 0 when GOMEMLIMIT is set or
+// MEMORY_LIMIT is not. (A container without a memory limit gets the node's
+// allocatable memory from the downward API: a limit that does no harm.)
+func memoryLimit(getenv func(string) string) (int64, error) {
+	raw := getenv("MEMORY_LIMIT")
+	if getenv("GOMEMLIMIT") != "" || raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("MEMORY_LIMIT %q: want the container's memory limit in bytes (resourceFieldRef limits.memory)", raw)
+	}
+	return int64(float64(n) * memoryLimitShare), nil
+}
+
 func run(args []string) error {
 	o, err := parseFlags(args)
 	if err != nil {
@@ -145,6 +180,11 @@ func run(args []string) error {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
+	if limit, err := setMemoryLimit(os.Getenv); err != nil {
+		return err
+	} else if limit > 0 {
+		log.Info("Go memory limit set from the container's", "bytes", limit)
+	}
 
 	scheme, err := newScheme()
 	if err != nil {
@@ -159,9 +199,10 @@ func run(args []string) error {
 	shutdown := o.callbacks.ShutdownDelay + o.callbacks.DrainTimeout + 2*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
-		// managedFields are of no use to the operator and the largest part of the
-		// metadata it caches (every Secret's, for the credentials watch).
-		Cache:                         cache.Options{ByObject: controllers.CacheByObject(), DefaultTransform: cache.TransformStripManagedFields()},
+		// managedFields and kubectl's last-applied copy are of no use to the operator
+		// and the largest part of the metadata it caches (every Secret's, for the
+		// credentials watch).
+		Cache:                         cache.Options{ByObject: controllers.CacheByObject(), DefaultTransform: controllers.CacheTransform()},
 		Metrics:                       metricsOptions(o),
 		HealthProbeBindAddress:        o.probeAddr,
 		PprofBindAddress:              o.pprofAddr,

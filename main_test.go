@@ -378,3 +378,44 @@ func readObject[T client.Object](t *testing.T, o T, path string) T {
 	}
 	return o
 }
+
+func TestMemoryLimitFromTheContainer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		want      int64
+		wantError bool
+	}{
+		{"unset", nil, 0, false},
+		{"the container's limit", map[string]string{"MEMORY_LIMIT": "268435456"}, 241591910, false},
+		{"GOMEMLIMIT wins", map[string]string{"MEMORY_LIMIT": "268435456", "GOMEMLIMIT": "100MiB"}, 0, false},
+		{"a quantity, not bytes", map[string]string{"MEMORY_LIMIT": "256Mi"}, 0, true},
+		{"negative", map[string]string{"MEMORY_LIMIT": "-1"}, 0, true},
+		{"zero", map[string]string{"MEMORY_LIMIT": "0"}, 0, true},
+		{"too large", map[string]string{"MEMORY_LIMIT": "99999999999999999999"}, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := memoryLimit(func(k string) string { return tc.env[k] })
+			if (err != nil) != tc.wantError || got != tc.want {
+				t.Fatalf("memoryLimit = %d, %v; want %d, error %v", got, err, tc.want, tc.wantError)
+			}
+		})
+	}
+}
+
+func FuzzMemoryLimit(f *testing.F) {
+	for _, s := range []string{"268435456", "256Mi", "", "-1", "0", "1e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := memoryLimit(func(k string) string {
+			if k == "MEMORY_LIMIT" {
+				return raw
+			}
+			return ""
+		})
+		if err == nil && got < 0 || err != nil && got != 0 {
+			t.Fatalf("memoryLimit(%q) = %d, %v", raw, got, err)
+		}
+	})
+}
