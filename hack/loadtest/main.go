@@ -53,6 +53,7 @@ type config struct {
 	recheck     time.Duration
 	rateWindow  time.Duration
 	drift       time.Duration
+	scaleLimit  bool
 	memLimit    int64
 	profileDir  string
 	workDir     string
@@ -81,6 +82,7 @@ func main() {
 	flag.DurationVar(&cfg.recheck, "recheck", time.Minute, "spec.recheckInterval of the scale resources.")
 	flag.DurationVar(&cfg.rateWindow, "rate-window", 0, "How long to count the REST calls of the rechecks; default the recheck interval plus 30s.")
 	flag.DurationVar(&cfg.drift, "drift", 3*time.Minute, "After the rechecks with counts unchanged, how long to measure them with the active accounts drifting 0.1% of their limit a minute; 0 skips it.")
+	flag.BoolVar(&cfg.scaleLimit, "scale-return-limit", true, "The fake Chat returns MaxSubscriberNum in the scale phase, so the operator knows each limit and a count's step worth a write is 1% of it; false: 1% of the count.")
 	flag.Int64Var(&cfg.memLimit, "manager-memory-limit", 256<<20, "MEMORY_LIMIT of the manager, in bytes, as config/manager passes the container's limit; 0 leaves it unset.")
 	flag.StringVar(&cfg.profileDir, "profile-dir", "", "Save CPU and allocation profiles of the manager here (the duplicate and the burst phase).")
 	flag.StringVar(&cfg.workDir, "work-dir", "", "Kubeconfig and manager log go here; default a temporary directory.")

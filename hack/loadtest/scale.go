@@ -150,6 +150,8 @@ func (h *harness) scalePhase(ctx context.Context) error {
 	}
 	rl := newReadLog()
 	h.chat.OnRead(rl.record)
+	h.chat.ReturnMaxSubscriberNum(h.cfg.scaleLimit)
+	h.printf("  the operator learns each account's limit from the REST API: %v\n", h.cfg.scaleLimit)
 	objs := make([]client.Object, n)
 	for r := range n {
 		ids := accounts(perRes, func(a int) string { return scaleAccount(r, a) })
