@@ -65,3 +65,12 @@ func plainHTTPHost(h string) bool {
 	}
 	return strings.HasSuffix(h, ".svc") || strings.HasSuffix(h, ".svc.cluster.local")
 }
+
+// Older orders resources by creation, then by namespace and name: the oldest
+// resource's setting stands when resources of one app disagree.
+func Older(a, b *OfficialAccountCapacity) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
