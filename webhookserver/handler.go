@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"time"
 
@@ -151,7 +152,8 @@ func (s *Server) relayInBackground(ctx context.Context, cb callback.Callback, r 
 	if err != nil || t == nil {
 		return
 	}
-	s.relay.enqueue(relayJob{target: t, command: cb.Command, rawQuery: r.URL.RawQuery, contentType: r.Header["Content-Type"], body: raw})
+	// The header outlives the request here: a copy of the one value needed.
+	s.relay.enqueue(relayJob{target: t, command: cb.Command, rawQuery: r.URL.RawQuery, contentType: slices.Clone(r.Header["Content-Type"]), body: raw})
 }
 
 // errUnsigned refuses a callback for a resource whose Secret has no callbackToken.
