@@ -28,7 +28,9 @@ type outcome struct {
 	relayed *relayAnswer // set: the app's backend's answer (or a 502/504), written as it is
 }
 
-func ok(result string) outcome { return outcome{status: http.StatusOK, answer: answerOK, result: result} }
+func ok(result string) outcome {
+	return outcome{status: http.StatusOK, answer: answerOK, result: result}
+}
 
 func fail(status int, result, info string) outcome {
 	return outcome{status: status, answer: failAnswer(status, info), result: result}
