@@ -39,6 +39,7 @@ func TestForwardConflict(t *testing.T) {
 	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) { s.CallbackForward = fwd("https://backend.example/cb") })
 	h.condition(chatv1alpha1.ConditionReady, metav1.ConditionTrue, chatv1alpha1.ReconciledReason)
 
+	// Names after "pool": newer also when created in the same second.
 	newer := func(name, url string) {
 		spec := chatv1alpha1.OfficialAccountCapacitySpec{SDKAppID: h.appID, Accounts: []string{"@TOA#_" + name},
 			CredentialsRef: chatv1alpha1.LocalObjectReference{Name: "chat-app"}}
@@ -59,11 +60,11 @@ func TestForwardConflict(t *testing.T) {
 		}
 		return nil, fmt.Errorf("%s: Ready not set for generation %d", name, o.Generation)
 	}
-	newer("other", "https://elsewhere.example/cb")
-	newer("same", "https://backend.example/cb")
-	newer("unset", "")
+	newer("pool-other", "https://elsewhere.example/cb")
+	newer("pool-same", "https://backend.example/cb")
+	newer("pool-unset", "")
 	testEventually(t, func() error {
-		c, err := ready("other")
+		c, err := ready("pool-other")
 		if err != nil {
 			return err
 		}
@@ -71,7 +72,7 @@ func TestForwardConflict(t *testing.T) {
 			!strings.Contains(c.Message, "https://backend.example/cb") {
 			return fmt.Errorf("other: Ready = %+v", c)
 		}
-		for _, name := range []string{"same", "unset"} {
+		for _, name := range []string{"pool-same", "pool-unset"} {
 			c, err := ready(name)
 			if err != nil {
 				return err
@@ -87,7 +88,7 @@ func TestForwardConflict(t *testing.T) {
 	}
 
 	// Agreeing clears it.
-	o, err := h.resource("other")
+	o, err := h.resource("pool-other")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestForwardConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	testEventually(t, func() error {
-		c, err := ready("other")
+		c, err := ready("pool-other")
 		if err != nil {
 			return err
 		}
@@ -108,9 +109,9 @@ func TestForwardConflict(t *testing.T) {
 	})
 
 	// A third that differs from the one that stands conflicts too.
-	newer("third", "https://third.example/cb")
+	newer("pool-third", "https://third.example/cb")
 	testEventually(t, func() error {
-		c, err := ready("third")
+		c, err := ready("pool-third")
 		if err != nil {
 			return err
 		}
