@@ -1,6 +1,9 @@
 package webhookserver
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // answer is the JSON every response carries, success or not.
 type answer struct {
@@ -25,4 +28,13 @@ var answerOKJSON = func() []byte {
 // console's statistics and our logs say the same thing.
 func failAnswer(status int, info string) answer {
 	return answer{ActionStatus: "FAIL", ErrorInfo: info, ErrorCode: status}
+}
+
+// jsonAnswer is a as json.Encoder writes it.
+func jsonAnswer(a answer) ([]byte, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	return append(b, '\n'), nil
 }

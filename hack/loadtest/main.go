@@ -59,6 +59,7 @@ type config struct {
 	workDir     string
 	settle      time.Duration
 	baselineSrv string
+	relayRate   int
 	growth      growthConfig
 }
 
@@ -68,7 +69,7 @@ func main() {
 	flag := flag.NewFlagSet("loadtest", flag.ExitOnError)
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", "", "Use this cluster (CRDs installed) instead of starting a local control plane.")
 	flag.StringVar(&cfg.manager, "manager", "bin/manager", "The manager binary (make build).")
-	flag.StringVar(&cfg.phases, "phases", "dup,burst,failover,scale", "Phases to run, in order: dup, burst, failover, scale, restart (after scale: start-up and takeover with its resources), growth (not run by default: about 7 minutes).")
+	flag.StringVar(&cfg.phases, "phases", "dup,burst,failover,scale", "Phases to run, in order: dup, burst, failover, scale, restart (after scale: start-up and takeover with its resources), growth (not run by default: about 7 minutes), relay (not run by default).")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "Rounds of each baseline/manager comparison, alternating, for the spread.")
 	flag.IntVar(&cfg.conns, "conns", 64, "Keep-alive connections of the duplicate phase.")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "Warm-up of each closed-loop run, not counted.")
@@ -87,6 +88,7 @@ func main() {
 	flag.StringVar(&cfg.profileDir, "profile-dir", "", "Save CPU and allocation profiles of the manager here (the duplicate and the burst phase).")
 	flag.StringVar(&cfg.workDir, "work-dir", "", "Kubeconfig and manager log go here; default a temporary directory.")
 	flag.DurationVar(&cfg.settle, "settle", 4*time.Second, "Pause after each burst, for the controller's reconciles to finish.")
+	flag.IntVar(&cfg.relayRate, "relay-rate", 500, "Callbacks a second of the relay phase (open loop).")
 	flag.StringVar(&cfg.baselineSrv, "baseline-server", "", "Internal: serve the bare baseline on this address.")
 	growthFlags(flag, &cfg.growth)
 	_ = flag.Parse(os.Args[1:])
@@ -112,6 +114,7 @@ type harness struct {
 	c        client.Client
 	mgr      *managerProc
 	baseline string // URL of the bare server
+	basePID  int    // its process
 	sink     *sink
 	chat     *chatapitest.Server
 	cms      *cmWatch
@@ -187,12 +190,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	// The bare baseline, in a process of its own like the manager.
-	stopBaseline, addr, err := startBaseline()
+	stopBaseline, addr, basePID, err := startBaseline()
 	if err != nil {
 		return err
 	}
 	defer stopBaseline()
 	h.baseline = "http://" + addr + "/callback"
+	h.basePID = basePID
 
 	// The sink and the fake Chat.
 	if h.sink, err = startSink(); err != nil {
@@ -238,6 +242,8 @@ func run(ctx context.Context, cfg config) error {
 			err = h.restartPhase(ctx)
 		case "growth":
 			err = h.growthPhase(ctx)
+		case "relay":
+			err = h.relayPhase(ctx)
 		default:
 			err = fmt.Errorf("unknown phase %q", p)
 		}
@@ -269,27 +275,27 @@ func (h *harness) printMachine() {
 }
 
 // startBaseline re-executes this program as the bare server.
-func startBaseline() (stop func(), addr string, err error) {
+func startBaseline() (stop func(), addr string, pid int, err error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	cmd := exec.Command(self, "--baseline-server", "127.0.0.1:0")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start baseline server: %w", err)
+		return nil, "", 0, fmt.Errorf("start baseline server: %w", err)
 	}
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		stop()
-		return nil, "", fmt.Errorf("baseline server did not start: %w", err)
+		return nil, "", 0, fmt.Errorf("baseline server did not start: %w", err)
 	}
-	return stop, strings.TrimSpace(line), nil
+	return stop, strings.TrimSpace(line), cmd.Process.Pid, nil
 }
 
 // managerProc is the manager under test.
