@@ -8,6 +8,7 @@ BENCHSTAT ?= $(LOCALBIN)/benchstat
 OCIIMAGE ?= $(LOCALBIN)/ociimage
 CHARTGEN ?= $(LOCALBIN)/chartgen
 HELM ?= $(LOCALBIN)/helm
+PROMTOOL ?= $(LOCALBIN)/promtool
 # The image tarball `make image` writes; test/image checks it.
 IMAGE_TAR ?= $(LOCALBIN)/oa-capacity-operator.tar
 # The host's CA bundle, copied into the image (Fedora/RHEL: /etc/pki/tls/certs/ca-bundle.crt).
@@ -162,6 +163,11 @@ chartgen: ## Build the chart generator (hack/chartgen) into bin/.
 helm: ## Build Helm (pinned in hack/tools/helm; cached outside the clone) and link it as bin/helm.
 	@mkdir -p $(LOCALBIN)
 	@ln -sf "$$(hack/helm.sh)" $(HELM)
+
+.PHONY: promtool
+promtool: ## Build Prometheus' promtool (pinned in hack/tools/promtool; cached outside the clone) and link it as bin/promtool.
+	@mkdir -p $(LOCALBIN)
+	@ln -sf "$$(hack/promtool.sh)" $(PROMTOOL)
 
 .PHONY: ociimage
 ociimage: $(OCIIMAGE) ## Build the image tarball writer into bin/.
