@@ -7,6 +7,7 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 BENCHSTAT ?= $(LOCALBIN)/benchstat
 OCIIMAGE ?= $(LOCALBIN)/ociimage
 CHARTGEN ?= $(LOCALBIN)/chartgen
+DASHBOARD ?= $(LOCALBIN)/dashboard
 HELM ?= $(LOCALBIN)/helm
 PROMTOOL ?= $(LOCALBIN)/promtool
 # The image tarball `make image` writes; test/image checks it.
@@ -39,8 +40,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen chartgen ## Generate the CRD and RBAC manifests under config/, then the Helm chart from config/.
+manifests: controller-gen chartgen dashboard ## Generate the CRD and RBAC manifests and the Grafana dashboard under config/, then the Helm chart from config/.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(DASHBOARD) --out config/grafana/oa-capacity-operator.json
 	$(CHARTGEN) --config config --out charts/oa-capacity-operator --kubectl $(KUBECTL)
 
 .PHONY: generate
@@ -158,6 +160,10 @@ $(BENCHSTAT): hack/tools/go.mod hack/tools/go.sum
 .PHONY: chartgen
 chartgen: ## Build the chart generator (hack/chartgen) into bin/.
 	$(GOBUILD) -o $(CHARTGEN) ./hack/chartgen
+
+.PHONY: dashboard
+dashboard: ## Build the Grafana dashboard generator (hack/dashboard, a module of its own) into bin/.
+	cd hack/dashboard && $(GOBUILD) -o $(DASHBOARD) .
 
 .PHONY: helm
 helm: ## Build Helm (pinned in hack/tools/helm; cached outside the clone) and link it as bin/helm.
