@@ -66,12 +66,16 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: verify-generated verify-fmt vet envtest build image build-installer helm ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml and the chart).
-	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
+test: verify-generated verify-fmt vet envtest build image build-installer helm test-rules ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml, the chart and the alert rules).
+	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" OAC_PROMTOOL="$(PROMTOOL)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
 		go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "./$${t%%:*}"; \
 	done
+
+.PHONY: test-rules
+test-rules: promtool ## Run promtool's unit tests of the alert rules (config/prometheus/tests) and show that each alert, broken, fails them.
+	OAC_PROMTOOL="$(PROMTOOL)" go test -count=1 ./test/rules/
 
 .PHONY: test-e2e
 test-e2e: envtest build ## Run the end-to-end reliability suite (test/e2e) with its slow variants and a 10-minute soak.
