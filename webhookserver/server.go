@@ -79,6 +79,14 @@ type Options struct {
 	Logger logr.Logger
 }
 
+// DefaultOptions are the Options a zero field stands for: the manager's flags take
+// their defaults from here, so that the two cannot disagree.
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	return o
+}
+
 func (o *Options) setDefaults() {
 	if o.BindAddress == "" {
 		o.BindAddress = ":9292"
