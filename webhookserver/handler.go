@@ -2,7 +2,6 @@ package webhookserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,16 +37,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	query := r.URL.Query() // parsed once: it allocates
 	o := s.handle(w, r, query)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if o.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	w.WriteHeader(o.status)
-	if o.answer == answerOK {
-		_, _ = w.Write(answerOKJSON)
-	} else {
-		_ = json.NewEncoder(w).Encode(o.answer)
-	}
+	writeAnswer(w, o.status, o.answer)
 	command := query.Get("CallbackCommand")
 	s.metrics.callbacks.WithLabelValues(callback.CommandLabel(command), o.result).Inc()
 	s.metrics.latency.WithLabelValues(o.result).Observe(time.Since(start).Seconds())

@@ -331,9 +331,7 @@ func (s *Server) route() http.Handler {
 			s.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"ActionStatus":"FAIL","ErrorInfo":"no callback is served at this path","ErrorCode":404}` + "\n"))
+		writeAnswer(w, http.StatusNotFound, failAnswer(http.StatusNotFound, "no callback is served at this path"))
 	})
 }
 
