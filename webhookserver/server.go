@@ -1,4 +1,5 @@
-// Package webhookserver receives Tencent Cloud Chat's
+// Package webhookserver is the Chat callback receiver, not a Kubernetes admission webhook.
+// It receives Tencent Cloud Chat's
 // OfficialAccount.CallbackAfterOfficialAccountFull callbacks and records each one in
 // the status of the OfficialAccountCapacity that lists the account. It is thin on
 // purpose: authenticate, parse, find the resource through a cache index, write the
