@@ -62,6 +62,7 @@ type options struct {
 
 func parseFlags(args []string) (options, error) {
 	var o options
+	d := webhookserver.DefaultOptions() // the receiver's defaults are the flags' defaults
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	config.RegisterFlags(fs) // --kubeconfig
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address the Prometheus metrics endpoint (/metrics) binds to; 0 turns it off.")
@@ -75,16 +76,16 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.leaderElectID, "leader-election-id", "oa-capacity-operator.chat.oacapacity.io", "Name of the leader election Lease; shards in one namespace need one each.")
 	fs.StringVar(&o.watchNS, "watch-namespaces", "", "Comma-separated namespaces whose resources this manager serves; empty: every namespace. With --watch-selector, one way to shard a large fleet over managers (docs/performance.md): keep the resources of one app in one shard.")
 	fs.StringVar(&o.watchSelector, "watch-selector", "", "Label selector of the OfficialAccountCapacities this manager serves (e.g. shard=a); empty: all of them. The others are invisible to it: keep the resources of one app in one shard.")
-	fs.StringVar(&o.callbacks.BindAddress, "callback-bind-address", ":9292", "Address the Chat callback server binds to.")
-	fs.StringVar(&o.callbacks.Path, "callback-path", "/callback", "URL path of the Chat callback; configure the console's webhook URL with it.")
+	fs.StringVar(&o.callbacks.BindAddress, "callback-bind-address", d.BindAddress, "Address the Chat callback server binds to.")
+	fs.StringVar(&o.callbacks.Path, "callback-path", d.Path, "URL path of the Chat callback; configure the console's webhook URL with it.")
 	fs.StringVar(&o.callbacks.CertDir, "callback-cert-dir", "", "Directory with tls.crt and tls.key for the callback server; empty serves plain HTTP (terminate TLS in front).")
-	fs.Int64Var(&o.callbacks.MaxBodyBytes, "callback-max-body-bytes", 64<<10, "Largest callback body accepted; larger ones are answered 413.")
-	fs.DurationVar(&o.callbacks.MaxClockSkew, "callback-max-clock-skew", time.Minute, "How far a signed callback's RequestTime may be from now.")
-	fs.DurationVar(&o.callbacks.WriteTimeout, "callback-write-timeout", 10*time.Second, "How long a callback is held open waiting for its status write before the answer is FAIL (the event stays queued). Past the Chat backend's 2s it has timed out and, with its retry on, re-sends: never answering FAIL early is what makes it re-send.")
+	fs.Int64Var(&o.callbacks.MaxBodyBytes, "callback-max-body-bytes", d.MaxBodyBytes, "Largest callback body accepted; larger ones are answered 413.")
+	fs.DurationVar(&o.callbacks.MaxClockSkew, "callback-max-clock-skew", d.MaxClockSkew, "How far a signed callback's RequestTime may be from now.")
+	fs.DurationVar(&o.callbacks.WriteTimeout, "callback-write-timeout", d.WriteTimeout, "How long a callback is held open waiting for its status write before the answer is FAIL (the event stays queued). Past the Chat backend's 2s it has timed out and, with its retry on, re-sends: never answering FAIL early is what makes it re-send.")
 	fs.BoolVar(&o.callbacks.AllowUnsigned, "callback-allow-unsigned", false, "Accept callbacks without a Sign for resources whose credentials Secret has no callbackToken; by default they are refused (401). For local development.")
-	fs.IntVar(&o.callbacks.QueueSize, "callback-queue-size", 10000, "Most events accepted but not yet written; more are answered FAIL.")
-	fs.DurationVar(&o.callbacks.ShutdownDelay, "callback-shutdown-delay", 5*time.Second, "On shutdown, how long to go on serving callbacks, marked not ready, while the Service stops sending them here.")
-	fs.DurationVar(&o.callbacks.DrainTimeout, "callback-drain-timeout", 20*time.Second, "On shutdown, how long then to wait for queued events to be written; with the delay, keep it under the pod's termination grace period.")
+	fs.IntVar(&o.callbacks.QueueSize, "callback-queue-size", d.QueueSize, "Most events accepted but not yet written; more are answered FAIL.")
+	fs.DurationVar(&o.callbacks.ShutdownDelay, "callback-shutdown-delay", d.ShutdownDelay, "On shutdown, how long to go on serving callbacks, marked not ready, while the Service stops sending them here.")
+	fs.DurationVar(&o.callbacks.DrainTimeout, "callback-drain-timeout", d.DrainTimeout, "On shutdown, how long then to wait for queued events to be written; with the delay, keep it under the pod's termination grace period.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {

@@ -3,6 +3,7 @@ package webhookserver
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 )
 
 // answer is the JSON every response carries, success or not.
@@ -37,4 +38,16 @@ func jsonAnswer(a answer) ([]byte, error) {
 		return nil, fmt.Errorf("encode answer: %w", err)
 	}
 	return append(b, '\n'), nil
+}
+
+// writeAnswer writes a with the HTTP status: every response, the callback's and the
+// 404 of any other path, goes out through here in the protocol's JSON.
+func writeAnswer(w http.ResponseWriter, status int, a answer) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if a == answerOK {
+		_, _ = w.Write(answerOKJSON)
+		return
+	}
+	_ = json.NewEncoder(w).Encode(a)
 }

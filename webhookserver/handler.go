@@ -2,7 +2,6 @@ package webhookserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,16 +45,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case o.relayed != nil:
 		writeRelayed(w, *o.relayed)
 	default:
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		if o.status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", http.MethodPost)
 		}
-		w.WriteHeader(o.status)
-		if o.answer == answerOK {
-			_, _ = w.Write(answerOKJSON)
-		} else {
-			_ = json.NewEncoder(w).Encode(o.answer)
-		}
+		writeAnswer(w, o.status, o.answer)
 	}
 	command := query.Get("CallbackCommand")
 	s.metrics.callbacks.WithLabelValues(callback.CommandLabel(command), o.result).Inc()

@@ -1,4 +1,5 @@
-// Package webhookserver receives Tencent Cloud Chat's
+// Package webhookserver is the Chat callback receiver, not a Kubernetes admission webhook.
+// It receives Tencent Cloud Chat's
 // OfficialAccount.CallbackAfterOfficialAccountFull callbacks and records each one in
 // the status of the OfficialAccountCapacity that lists the account. It is thin on
 // purpose: authenticate, parse, find the resource through a cache index, write the
@@ -77,6 +78,14 @@ type Options struct {
 	Now func() time.Time
 	// Logger; default a discarding logger.
 	Logger logr.Logger
+}
+
+// DefaultOptions are the Options a zero field stands for: the manager's flags take
+// their defaults from here, so that the two cannot disagree.
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	return o
 }
 
 func (o *Options) setDefaults() {
@@ -329,9 +338,7 @@ func (s *Server) route() http.Handler {
 			s.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"ActionStatus":"FAIL","ErrorInfo":"no callback is served at this path","ErrorCode":404}` + "\n"))
+		writeAnswer(w, http.StatusNotFound, failAnswer(http.StatusNotFound, "no callback is served at this path"))
 	})
 }
 
