@@ -268,12 +268,18 @@ func (h *harness) caughtUp(ctx context.Context, m *managerProc, n int, timeout t
 }
 
 func (h *harness) restartPhase(ctx context.Context) error {
-	var list chatv1alpha1.OfficialAccountCapacityList
-	if err := h.c.List(ctx, &list); err != nil {
-		return err
+	// Counted in pages: one answer of 10,000 objects fails on a loaded API server.
+	n := 0
+	for cont := ""; ; {
+		var list chatv1alpha1.OfficialAccountCapacityList
+		if err := h.c.List(ctx, &list, client.Limit(500), client.Continue(cont)); err != nil {
+			return fmt.Errorf("count the resources: %w", err)
+		}
+		n += len(list.Items)
+		if cont = list.Continue; cont == "" {
+			break
+		}
 	}
-	n := len(list.Items)
-	list.Items = nil
 	h.printf("\n== Start-up and takeover: %d resources present, nothing changed while the manager was down\n", n)
 	h.mgr.stop()
 	dir := filepath.Dir(h.mgr.logPath)
