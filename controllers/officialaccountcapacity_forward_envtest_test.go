@@ -36,7 +36,9 @@ func TestForwardConflict(t *testing.T) {
 	if err := env.Client.Create(ctx, squatter); err != nil {
 		t.Fatal(err)
 	}
-	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) { s.CallbackForward = fwd("https://backend.example/cb") })
+	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+		s.CallbackForward = fwd("https://backend.example/cb")
+	})
 	h.condition(chatv1alpha1.ConditionReady, metav1.ConditionTrue, chatv1alpha1.ReconciledReason)
 
 	// Names after "pool": newer also when created in the same second.
