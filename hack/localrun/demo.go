@@ -105,7 +105,10 @@ func (d *demo) backend(w http.ResponseWriter, r *http.Request) {
 	if b.Command == "C2C.CallbackBeforeSendMsg" {
 		info = "allowed by the app's backend"
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"ActionStatus": "OK", "ErrorInfo": info, "ErrorCode": 0})
+	_ = json.NewEncoder(w).Encode(struct {
+		ActionStatus, ErrorInfo string
+		ErrorCode               int
+	}{"OK", info, 0})
 }
 
 func (d *demo) notify(w http.ResponseWriter, r *http.Request) {
