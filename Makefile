@@ -1,5 +1,6 @@
-# oa-capacity-operator. Everything here needs only Go and make: tools and the envtest
-# control plane are built from source through the Go module proxy.
+# oa-capacity-operator. Everything here needs Go and make, and kubectl, which renders
+# config/ for the chart and dist/install.yaml (make test builds both); everything else,
+# tools and the envtest control plane, is built from source through the Go module proxy.
 
 IMG ?= oa-capacity-operator:latest
 LOCALBIN ?= $(CURDIR)/bin

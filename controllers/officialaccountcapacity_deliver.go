@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,25 +18,24 @@ import (
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
 	"github.com/oacapacity/oa-capacity-operator/internal/notify"
+	"github.com/oacapacity/oa-capacity-operator/internal/utf8cut"
 )
 
-// NotifyOptions are the delivery settings of every notify target. Zero fields get the
-// defaults of DefaultNotifyOptions.
+// NotifyOptions are the delivery settings of every notify target. A zero Budget gets
+// DefaultNotifyOptions' one.
 type NotifyOptions struct {
-	// Template holds the HTTP client, clock and retry settings of the notifiers.
+	// Template holds the HTTP client, clock and retry settings of the notifiers; its
+	// zero fields get internal/notify's defaults, the one set of them.
 	Template notify.Config
 	// Budget bounds the delivery to one target in one reconcile, retries included;
 	// what is left is tried again later.
 	Budget time.Duration
 }
 
-// DefaultNotifyOptions keep a reconcile short: three tries per message, a few seconds
-// apart at most, half a minute per target.
+// DefaultNotifyOptions keep a reconcile short: half a minute per target, whatever the
+// notifiers' own retries would take; what is left is tried in a later reconcile.
 func DefaultNotifyOptions() NotifyOptions {
-	return NotifyOptions{
-		Template: notify.Config{MaxAttempts: 3, BaseBackoff: 500 * time.Millisecond, MaxBackoff: 5 * time.Second, AttemptTimeout: 5 * time.Second},
-		Budget:   30 * time.Second,
-	}
+	return NotifyOptions{Budget: 30 * time.Second}
 }
 
 // delivery is what became of one target's queue in one reconcile.
@@ -160,9 +158,9 @@ func applyDeliveries(oac *chatv1alpha1.OfficialAccountCapacity, done []delivery,
 		case d.err == nil:
 			ns.Failures, ns.LastError, ns.BlockedConfig = 0, "", ""
 		case notify.IsPermanent(d.err):
-			ns.Failures, ns.LastError, ns.BlockedConfig = ns.Failures+1, truncate(d.err.Error(), 1024), d.config
+			ns.Failures, ns.LastError, ns.BlockedConfig = ns.Failures+1, utf8cut.Cut(d.err.Error(), 1024), d.config
 		default: // a passing failure does not lift a block
-			ns.Failures, ns.LastError = ns.Failures+1, truncate(d.err.Error(), 1024)
+			ns.Failures, ns.LastError = ns.Failures+1, utf8cut.Cut(d.err.Error(), 1024)
 		}
 	}
 }
@@ -209,8 +207,7 @@ func (r *OfficialAccountCapacityReconciler) notifier(ctx context.Context, oac *c
 			return nil, fingerprint(spec, ""), permanent("Secret %s of notify target %s does not exist", key.Name, target.Name)
 		}
 		cfg.URL = string(data[chatv1alpha1.NotifyURLKey])
-		switch target.Type {
-		case chatv1alpha1.NotifyDingTalk, chatv1alpha1.NotifyFeishu, chatv1alpha1.NotifyWebhook:
+		if notify.Signs(cfg.Type) {
 			cfg.SigningKey = string(data[chatv1alpha1.NotifySigningKey])
 		}
 	}
@@ -266,9 +263,5 @@ func (r *OfficialAccountCapacityReconciler) notifyOptions() NotifyOptions {
 	if o.Budget <= 0 {
 		o.Budget = d.Budget
 	}
-	o.Template.MaxAttempts = cmp.Or(o.Template.MaxAttempts, d.Template.MaxAttempts)
-	o.Template.BaseBackoff = cmp.Or(o.Template.BaseBackoff, d.Template.BaseBackoff)
-	o.Template.MaxBackoff = cmp.Or(o.Template.MaxBackoff, d.Template.MaxBackoff)
-	o.Template.AttemptTimeout = cmp.Or(o.Template.AttemptTimeout, d.Template.AttemptTimeout)
 	return o
 }

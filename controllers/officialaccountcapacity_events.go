@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/utf8cut"
 )
 
 // Kubernetes Events come in two kinds: those of a status change, queued on the run
@@ -34,5 +35,5 @@ func (run *reconcileRun) eventOnStore(eventType, reason, action, format string, 
 // folds events of one reason and action into a series that keeps the first note, so
 // distinct facts need distinct actions.
 func (r *OfficialAccountCapacityReconciler) eventNow(oac *chatv1alpha1.OfficialAccountCapacity, eventType, reason, action, format string, args ...any) {
-	r.Events.Eventf(oac, nil, eventType, reason, truncate(action, 128), format, args...)
+	r.Events.Eventf(oac, nil, eventType, reason, utf8cut.Cut(action, 128), format, args...)
 }

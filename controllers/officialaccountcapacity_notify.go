@@ -10,6 +10,7 @@ import (
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
 	"github.com/oacapacity/oa-capacity-operator/internal/notify"
+	"github.com/oacapacity/oa-capacity-operator/internal/utf8cut"
 )
 
 // Notifications are planned here, purely, in the same status write as the state change
@@ -178,7 +179,7 @@ func pendingFor(oac *chatv1alpha1.OfficialAccountCapacity, kind, account string,
 	}
 	return chatv1alpha1.PendingNotification{
 		ID: id, Kind: kind, Account: account, Time: metav1.NewTime(at.UTC().Truncate(time.Second)),
-		Action: truncate(action, 512), ActiveAccount: oac.Status.ActiveAccount,
+		Action: utf8cut.Cut(action, 512), ActiveAccount: oac.Status.ActiveAccount,
 	}
 }
 
@@ -213,14 +214,4 @@ func recoveredAction(a *chatv1alpha1.AccountStatus, did string) string {
 		return fmt.Sprintf("a recheck read %d of %d subscribers", a.SubscriberNum, a.MaxSubscriberNum)
 	}
 	return "it is no longer full"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 { // not in the middle of a UTF-8 sequence
-		n--
-	}
-	return s[:n]
 }

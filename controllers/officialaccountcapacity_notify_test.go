@@ -1,14 +1,19 @@
 package controllers
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
 	"github.com/oacapacity/oa-capacity-operator/internal/notify"
@@ -248,5 +253,44 @@ func TestPlanRepeatsDoNotCatchUp(t *testing.T) {
 	planNotifications(oac, now.Add(time.Minute+time.Second), nil, nil, nil)
 	if got := pendingKinds(oac.Status.Notifications[0]); !slices.Equal(got, []string{"repeat:@TOA#_a"}) {
 		t.Errorf("queued %v, want one repeat", got)
+	}
+}
+
+// The API's NotifyType and notify's target types are one set kept in two places (notify
+// knows nothing of Kubernetes, so it cannot import the API): every type the apiserver
+// admits must build a notifier, and every notifier type must be admitted. The enum is
+// read from the generated CRD, which is what the apiserver enforces.
+func TestNotifyTypesAreTheAPIEnum(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "config", "crd", "bases", "chat.oacapacity.io_officialaccountcapacities.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	var api []string
+	for _, v := range crd.Spec.Versions {
+		if v.Name != chatv1alpha1.GroupVersion.Version {
+			continue
+		}
+		typ := v.Schema.OpenAPIV3Schema.Properties["spec"].Properties["notify"].Items.Schema.Properties["type"]
+		for _, e := range typ.Enum {
+			var s string
+			if err := json.Unmarshal(e.Raw, &s); err != nil {
+				t.Fatal(err)
+			}
+			api = append(api, s)
+		}
+	}
+	slices.Sort(api)
+	if want := notify.Types(); !slices.Equal(api, want) {
+		t.Errorf("the API's NotifyType enum is %q; notify's target types are %q", api, want)
+	}
+	for _, typ := range []chatv1alpha1.NotifyType{chatv1alpha1.NotifySlack, chatv1alpha1.NotifyWeCom, chatv1alpha1.NotifyDingTalk,
+		chatv1alpha1.NotifyFeishu, chatv1alpha1.NotifyWebhook, chatv1alpha1.NotifyChat} {
+		if !slices.Contains(notify.Types(), string(typ)) {
+			t.Errorf("the API's %q is no notify type", typ)
+		}
 	}
 }

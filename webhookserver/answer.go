@@ -1,6 +1,10 @@
 package webhookserver
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
 
 // answer is the JSON every response carries, success or not.
 type answer struct {
@@ -25,4 +29,25 @@ var answerOKJSON = func() []byte {
 // console's statistics and our logs say the same thing.
 func failAnswer(status int, info string) answer {
 	return answer{ActionStatus: "FAIL", ErrorInfo: info, ErrorCode: status}
+}
+
+// jsonAnswer is a as json.Encoder writes it.
+func jsonAnswer(a answer) ([]byte, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// writeAnswer writes a with the HTTP status: every response, the callback's and the
+// 404 of any other path, goes out through here in the protocol's JSON.
+func writeAnswer(w http.ResponseWriter, status int, a answer) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if a == answerOK {
+		_, _ = w.Write(answerOKJSON)
+		return
+	}
+	_ = json.NewEncoder(w).Encode(a)
 }

@@ -1,4 +1,5 @@
-// Package webhookserver receives Tencent Cloud Chat's
+// Package webhookserver is the Chat callback receiver, not a Kubernetes admission webhook.
+// It receives Tencent Cloud Chat's
 // OfficialAccount.CallbackAfterOfficialAccountFull callbacks and records each one in
 // the status of the OfficialAccountCapacity that lists the account. It is thin on
 // purpose: authenticate, parse, find the resource through a cache index, write the
@@ -79,6 +80,14 @@ type Options struct {
 	Logger logr.Logger
 }
 
+// DefaultOptions are the Options a zero field stands for: the manager's flags take
+// their defaults from here, so that the two cannot disagree.
+func DefaultOptions() Options {
+	var o Options
+	o.setDefaults()
+	return o
+}
+
 func (o *Options) setDefaults() {
 	if o.BindAddress == "" {
 		o.BindAddress = ":9292"
@@ -126,6 +135,7 @@ type Server struct {
 	index    resourceIndex // the cache's indexes as maps, when cache has informers
 	tokens   *tokens
 	recorder *recorder
+	relay    *relayer
 	metrics  *metrics
 	log      logr.Logger
 
@@ -154,6 +164,7 @@ func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Opt
 		cache:           cache,
 		tokens:          newTokens(apiReader, opts.Now),
 		recorder:        newRecorder(c, apiReader, m, log, opts.QueueSize, opts.MaxConcurrentWrites),
+		relay:           newRelayer(m, log, opts.Now),
 		metrics:         m,
 		log:             log,
 		unknownAccounts: newOnceEvery(opts.LogInterval, 1024, opts.Now),
@@ -262,8 +273,10 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 
+	s.relay.start()
 	ln, err := net.Listen("tcp", s.opts.BindAddress)
 	if err != nil {
+		s.relay.shutdown(ctx)
 		return fmt.Errorf("listen for callbacks on %s: %w", s.opts.BindAddress, err)
 	}
 	s.mu.Lock()
@@ -311,7 +324,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if shutdownErr != nil {
 		shutdownErr = fmt.Errorf("finish callbacks in flight: %w", shutdownErr)
 	}
-	return errors.Join(serveFailed, shutdownErr, s.recorder.drain(drainCtx))
+	drained := s.recorder.drain(drainCtx)
+	s.relay.shutdown(drainCtx) // best effort: what is left is counted, not relayed
+	return errors.Join(serveFailed, shutdownErr, drained)
 }
 
 // route serves the callback on its exact path only; anything else is a 404 in the same
@@ -323,9 +338,7 @@ func (s *Server) route() http.Handler {
 			s.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"ActionStatus":"FAIL","ErrorInfo":"no callback is served at this path","ErrorCode":404}` + "\n"))
+		writeAnswer(w, http.StatusNotFound, failAnswer(http.StatusNotFound, "no callback is served at this path"))
 	})
 }
 

@@ -5,12 +5,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oacapacity/oa-capacity-operator/internal/vclock"
 )
 
-func newTestClient(t testing.TB, clk *vclock, rnd func() uint32) *Client {
+func newTestClient(t testing.TB, clk *vclock.Clock, rnd func() uint32) *Client {
 	t.Helper()
 	c, err := New(Config{SDKAppID: vecAppID, AdminIdentifier: vecID, SecretKey: vecKey,
-		Endpoint: "http://127.0.0.1:1", Now: clk.now, Sleep: clk.sleep, Rand: rnd,
+		Endpoint: "http://127.0.0.1:1", Now: clk.Now, Sleep: clk.Sleep, Rand: rnd,
 		UserSigLifetime: 10 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -19,28 +21,28 @@ func newTestClient(t testing.TB, clk *vclock, rnd func() uint32) *Client {
 }
 
 func TestUserSigCachedAndRenewed(t *testing.T) {
-	clk := newVClock(time.Unix(vecTime, 0))
+	clk := vclock.New(time.Unix(vecTime, 0))
 	c := newTestClient(t, clk, nil)
 	first, err := c.userSig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifyUserSig(vecAppID, vecKey, vecID, first, clk.now()); err != nil {
+	if err := VerifyUserSig(vecAppID, vecKey, vecID, first, clk.Now()); err != nil {
 		t.Fatalf("cached sig does not verify: %v", err)
 	}
-	clk.advance(9*time.Hour - time.Second) // 1h+1s of 10h left: more than 10%
+	clk.Advance(9*time.Hour - time.Second) // 1h+1s of 10h left: more than 10%
 	if again, _ := c.userSig(); again != first {
 		t.Error("renewed while more than a tenth of the lifetime was left")
 	}
-	clk.advance(2 * time.Second) // under 10% left
+	clk.Advance(2 * time.Second) // under 10% left
 	renewed, _ := c.userSig()
 	if renewed == first {
 		t.Fatal("not renewed with under a tenth of the lifetime left")
 	}
-	if err := VerifyUserSig(vecAppID, vecKey, vecID, renewed, clk.now().Add(9*time.Hour)); err != nil {
+	if err := VerifyUserSig(vecAppID, vecKey, vecID, renewed, clk.Now().Add(9*time.Hour)); err != nil {
 		t.Errorf("renewed sig: %v", err)
 	}
-	clk.advance(-time.Hour) // the clock steps back: do not trust the cache
+	clk.Advance(-time.Hour) // the clock steps back: do not trust the cache
 	if back, _ := c.userSig(); back == renewed {
 		t.Error("kept a sig made in the future")
 	}
@@ -50,14 +52,14 @@ func TestUserSigCachedAndRenewed(t *testing.T) {
 		t.Error("dropping another sig dropped the cached one")
 	}
 	c.dropUserSig(cur)
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	if again, _ := c.userSig(); again == cur {
 		t.Error("dropped sig still served")
 	}
 }
 
 func TestUserSigConcurrent(t *testing.T) {
-	clk := newVClock(time.Unix(vecTime, 0))
+	clk := vclock.New(time.Unix(vecTime, 0))
 	c := newTestClient(t, clk, nil)
 	var wg sync.WaitGroup
 	sigs := make([]string, 32)
@@ -77,7 +79,7 @@ func TestUserSigConcurrent(t *testing.T) {
 }
 
 func TestBackoffBounds(t *testing.T) {
-	clk := newVClock(time.Unix(vecTime, 0))
+	clk := vclock.New(time.Unix(vecTime, 0))
 	for _, r := range []uint32{0, math.MaxUint32} {
 		c := newTestClient(t, clk, func() uint32 { return r })
 		for attempt := 1; attempt <= 8; attempt++ {
@@ -94,7 +96,7 @@ func TestBackoffBounds(t *testing.T) {
 }
 
 func BenchmarkCachedUserSig(b *testing.B) {
-	clk := newVClock(time.Unix(vecTime, 0))
+	clk := vclock.New(time.Unix(vecTime, 0))
 	c := newTestClient(b, clk, nil)
 	if _, err := c.userSig(); err != nil {
 		b.Fatal(err)

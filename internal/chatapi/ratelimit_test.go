@@ -5,17 +5,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oacapacity/oa-capacity-operator/internal/vclock"
 )
 
 func TestRateLimiterBurstThenRate(t *testing.T) {
-	clk := newVClock(time.Unix(1000, 0))
-	l := newRateLimiter(10, 2, clk.now, clk.sleep)
+	clk := vclock.New(time.Unix(1000, 0))
+	l := newRateLimiter(10, 2, clk.Now, clk.Sleep)
 	for range 5 {
 		if err := l.wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got := clk.slept()
+	got := clk.Sleeps()
 	want := []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond}
 	if len(got) != len(want) {
 		t.Fatalf("sleeps %v, want %v", got, want)
@@ -30,18 +32,18 @@ func TestRateLimiterBurstThenRate(t *testing.T) {
 // Over any stretch of virtual time, no more than rate*seconds + burst calls
 // pass, and idle time refills no more than the burst.
 func TestRateLimiterNeverExceedsRate(t *testing.T) {
-	clk := newVClock(time.Unix(1000, 0))
+	clk := vclock.New(time.Unix(1000, 0))
 	const rate, burst = 150, 5
-	l := newRateLimiter(rate, burst, clk.now, clk.sleep)
+	l := newRateLimiter(rate, burst, clk.Now, clk.Sleep)
 	var stamps []time.Time
 	for i := range 1000 {
 		if i == 500 {
-			clk.advance(time.Hour) // idle: refills to burst, not more
+			clk.Advance(time.Hour) // idle: refills to burst, not more
 		}
 		if err := l.wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		stamps = append(stamps, clk.now())
+		stamps = append(stamps, clk.Now())
 	}
 	for i := range stamps {
 		n := 0
@@ -54,7 +56,7 @@ func TestRateLimiterNeverExceedsRate(t *testing.T) {
 	}
 	// 1000 calls, 2 bursts free: about (1000-2*burst)/rate seconds of sleep.
 	var total time.Duration
-	for _, d := range clk.slept() {
+	for _, d := range clk.Sleeps() {
 		total += d
 	}
 	want := time.Duration(float64(1000-2*burst) / rate * float64(time.Second))
@@ -64,8 +66,8 @@ func TestRateLimiterNeverExceedsRate(t *testing.T) {
 }
 
 func TestRateLimiterCancelledGivesTokenBack(t *testing.T) {
-	clk := newVClock(time.Unix(1000, 0))
-	l := newRateLimiter(1, 1, clk.now, func(ctx context.Context, d time.Duration) error { return context.Canceled })
+	clk := vclock.New(time.Unix(1000, 0))
+	l := newRateLimiter(1, 1, clk.Now, func(ctx context.Context, d time.Duration) error { return context.Canceled })
 	if err := l.wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func TestRateLimiterCancelledGivesTokenBack(t *testing.T) {
 // Concurrent callers at one instant queue up: with the clock standing still
 // (sleep only records), the k-th caller past the burst waits k/rate.
 func TestRateLimiterConcurrent(t *testing.T) {
-	clk := newVClock(time.Unix(1000, 0))
+	clk := vclock.New(time.Unix(1000, 0))
 	var mu sync.Mutex
 	var waits []time.Duration
 	record := func(ctx context.Context, d time.Duration) error {
@@ -97,7 +99,7 @@ func TestRateLimiterConcurrent(t *testing.T) {
 		waits = append(waits, d)
 		return nil
 	}
-	l := newRateLimiter(100, 1, clk.now, record)
+	l := newRateLimiter(100, 1, clk.Now, record)
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)

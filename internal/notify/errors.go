@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -96,16 +97,8 @@ func secretsOf(rawURL, key string) []string {
 		s = append(s, u.User.String())
 	}
 	// Longest first, so that a secret containing another is replaced whole.
-	sortByLenDesc(s)
+	slices.SortStableFunc(s, func(a, b string) int { return len(b) - len(a) })
 	return s
-}
-
-func sortByLenDesc(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && len(s[j]) > len(s[j-1]); j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // scrub replaces every secret in s.

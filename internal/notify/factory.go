@@ -14,7 +14,9 @@ import (
 	"github.com/oacapacity/oa-capacity-operator/internal/backoff"
 )
 
-// Target types, the values of Config.Type.
+// Target types, the values of Config.Type. They are the values of the API's
+// NotifyType, which this package cannot import (it knows nothing of Kubernetes); a
+// test in controllers proves the two sets equal.
 const (
 	TypeSlack    = "slack"    // Slack incoming webhook
 	TypeWeCom    = "wecom"    // WeCom (企业微信) group robot
@@ -48,6 +50,10 @@ var constructors = map[string]struct {
 	TypeWebhook:  {newWebhook, true, true},
 	TypeChat:     {newChat, false, false},
 }
+
+// Signs reports whether targets of type typ take a SigningKey (and sign each request
+// with it when set); false for an unknown type.
+func Signs(typ string) bool { return constructors[typ].signs }
 
 // Types lists the known target types, sorted.
 func Types() []string {

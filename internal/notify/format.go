@@ -4,7 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/oacapacity/oa-capacity-operator/internal/utf8cut"
 )
 
 // title is the heading of a message, e.g. "OA capacity full: ns/name".
@@ -46,19 +47,7 @@ func truncateUTF8(s string, n int) string {
 	}
 	const ellipsis = "…"
 	if n < len(ellipsis) {
-		return cutUTF8(s, n)
+		return utf8cut.Cut(s, n)
 	}
-	return cutUTF8(s, n-len(ellipsis)) + ellipsis
-}
-
-// cutUTF8 is the longest prefix of s of at most n bytes that does not end
-// inside a UTF-8 sequence.
-func cutUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return utf8cut.Cut(s, n-len(ellipsis)) + ellipsis
 }

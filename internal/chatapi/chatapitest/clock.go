@@ -1,52 +1,14 @@
 package chatapitest
 
 import (
-	"context"
-	"sync"
 	"time"
+
+	"github.com/oacapacity/oa-capacity-operator/internal/vclock"
 )
 
-// Clock is a virtual clock to put in chatapi.Config (Now, Sleep) and in
-// Server.SetClock. Sleep returns at once after moving the clock forward and
-// recording the duration, so retry and rate-limit tests take no real time.
-type Clock struct {
-	mu     sync.Mutex
-	t      time.Time
-	sleeps []time.Duration
-}
+// Clock is the virtual clock of internal/vclock, named here for the tests that use
+// this package's fake server with it.
+type Clock = vclock.Clock
 
 // NewClock returns a clock showing start.
-func NewClock(start time.Time) *Clock { return &Clock{t: start} }
-
-// Now returns the virtual time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock by d (backwards if d is negative).
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// Sleep records d and advances the clock by it, unless ctx is already done.
-func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sleeps = append(c.sleeps, d)
-	c.t = c.t.Add(d)
-	return nil
-}
-
-// Sleeps returns the durations passed to Sleep, in order.
-func (c *Clock) Sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
-}
+func NewClock(start time.Time) *Clock { return vclock.New(start) }
