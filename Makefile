@@ -75,8 +75,9 @@ test: verify-generated verify-fmt vet envtest build image build-installer helm t
 	done
 
 .PHONY: test-rules
-test-rules: promtool ## Run promtool's unit tests of the alert rules (config/prometheus/tests) and show that each alert, broken, fails them.
+test-rules: promtool ## Run promtool's unit tests of the alert rules (config/prometheus/tests), show that each alert, broken, fails them, and check every PromQL query of the rules and the dashboard.
 	OAC_PROMTOOL="$(PROMTOOL)" go test -count=1 ./test/rules/
+	cd hack/promqlcheck && go test -count=1 ./...
 
 .PHONY: test-e2e
 test-e2e: envtest build ## Run the end-to-end reliability suite (test/e2e) with its slow variants and a 10-minute soak.

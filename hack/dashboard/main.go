@@ -206,6 +206,17 @@ func build() (dashboard.Dashboard, error) {
 			"short",
 			query(`sum by (pod) (oacapacity_callback_queue_depth)`, "waiting {{pod}}"),
 			query(`sum by (reason) (increase(oacapacity_callback_events_dropped_total[$__rate_interval]))`, "dropped {{reason}}"),
+		)).
+		WithPanel(series("Callback relay",
+			"Callbacks relayed to the app's own backend (spec.callbackForward) per second by outcome: answered, or not (timeout, unreachable, too_large, bad_target; in the background queue_full, rejected, shutdown; OACapacityCallbackRelayFailing).",
+			"reqps",
+			query(`sum by (outcome) (rate(oacapacity_callback_relays_total[$__rate_interval]))`, "{{outcome}}"),
+		)).
+		WithPanel(series("Callback relay latency",
+			"Time from posting a callback to the app's backend to its answer, or giving up.",
+			"s",
+			query(`histogram_quantile(0.5, sum by (le) (rate(oacapacity_callback_relay_duration_seconds_bucket[$__rate_interval])))`, "p50"),
+			query(`histogram_quantile(0.99, sum by (le) (rate(oacapacity_callback_relay_duration_seconds_bucket[$__rate_interval])))`, "p99"),
 		))
 
 	// controller-runtime's view of the controller.
