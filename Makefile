@@ -63,8 +63,12 @@ verify-fmt: ## Fail when a Go source is not gofmt-formatted.
 vet: ## Run go vet.
 	go vet ./...
 
+.PHONY: lint
+lint: ## Run golangci-lint (pinned in hack/tools/golangci-lint; cached outside the clone) with .golangci.yml.
+	"$$(hack/golangci-lint.sh)" run ./...
+
 .PHONY: test
-test: verify-generated verify-fmt vet envtest build image build-installer helm ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml and the chart).
+test: verify-generated verify-fmt vet lint envtest build image build-installer helm ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml and the chart).
 	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
