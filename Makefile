@@ -1,6 +1,7 @@
 # oa-capacity-operator. Everything here needs Go and make, and kubectl, which renders
-# config/ for the chart and dist/install.yaml (make test builds both); everything else,
-# tools and the envtest control plane, is built from source through the Go module proxy.
+# config/ for the chart and dist/install.yaml (make test builds both), and curl and bash
+# for the walkthrough make test runs; everything else, tools and the envtest control
+# plane, is built from source through the Go module proxy.
 
 IMG ?= oa-capacity-operator:latest
 LOCALBIN ?= $(CURDIR)/bin
