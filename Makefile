@@ -9,7 +9,9 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 BENCHSTAT ?= $(LOCALBIN)/benchstat
 OCIIMAGE ?= $(LOCALBIN)/ociimage
 CHARTGEN ?= $(LOCALBIN)/chartgen
+DASHBOARD ?= $(LOCALBIN)/dashboard
 HELM ?= $(LOCALBIN)/helm
+PROMTOOL ?= $(LOCALBIN)/promtool
 # The image tarball `make image` writes; test/image checks it.
 IMAGE_TAR ?= $(LOCALBIN)/oa-capacity-operator.tar
 # The host's CA bundle, copied into the image (Fedora/RHEL: /etc/pki/tls/certs/ca-bundle.crt).
@@ -40,8 +42,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen chartgen ## Generate the CRD and RBAC manifests under config/, then the Helm chart from config/.
+manifests: controller-gen chartgen dashboard ## Generate the CRD and RBAC manifests and the Grafana dashboard under config/, then the Helm chart from config/.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(DASHBOARD) --out config/grafana/oa-capacity-operator.json
 	$(CHARTGEN) --config config --out charts/oa-capacity-operator --kubectl $(KUBECTL)
 
 .PHONY: generate
@@ -69,12 +72,16 @@ lint: ## Run golangci-lint (pinned in hack/tools/golangci-lint; cached outside t
 	"$$(hack/golangci-lint.sh)" run ./...
 
 .PHONY: test
-test: verify-generated verify-fmt vet lint envtest build image build-installer helm ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml and the chart).
-	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
+test: verify-generated verify-fmt vet lint envtest build image build-installer helm test-rules ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml, the chart and the alert rules).
+	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" OAC_PROMTOOL="$(PROMTOOL)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
 		go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "./$${t%%:*}"; \
 	done
+
+.PHONY: test-rules
+test-rules: promtool ## Run promtool's unit tests of the alert rules (config/prometheus/tests) and show that each alert, broken, fails them.
+	OAC_PROMTOOL="$(PROMTOOL)" go test -count=1 ./test/rules/
 
 .PHONY: test-e2e
 test-e2e: envtest build ## Run the end-to-end reliability suite (test/e2e) with its slow variants and a 10-minute soak.
@@ -164,10 +171,19 @@ $(BENCHSTAT): hack/tools/go.mod hack/tools/go.sum
 chartgen: ## Build the chart generator (hack/chartgen) into bin/.
 	$(GOBUILD) -o $(CHARTGEN) ./hack/chartgen
 
+.PHONY: dashboard
+dashboard: ## Build the Grafana dashboard generator (hack/dashboard, a module of its own) into bin/.
+	cd hack/dashboard && $(GOBUILD) -o $(DASHBOARD) .
+
 .PHONY: helm
 helm: ## Build Helm (pinned in hack/tools/helm; cached outside the clone) and link it as bin/helm.
 	@mkdir -p $(LOCALBIN)
 	@ln -sf "$$(hack/helm.sh)" $(HELM)
+
+.PHONY: promtool
+promtool: ## Build Prometheus' promtool (pinned in hack/tools/promtool; cached outside the clone) and link it as bin/promtool.
+	@mkdir -p $(LOCALBIN)
+	@ln -sf "$$(hack/promtool.sh)" $(PROMTOOL)
 
 .PHONY: ociimage
 ociimage: $(OCIIMAGE) ## Build the image tarball writer into bin/.

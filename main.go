@@ -9,9 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	apiruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -48,6 +53,9 @@ type options struct {
 	accountMetrics bool
 	leaderElect    bool
 	leaderElectNS  string
+	leaderElectID  string
+	watchNS        string
+	watchSelector  string
 	callbacks      webhookserver.Options
 	zap            zap.Options
 }
@@ -65,6 +73,9 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.accountMetrics, "account-metrics", true, "Export the per-account gauges (oacapacity_account_*): one series per account of every pool and metric. false keeps only the per-resource ones.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so that only one replica acts; callbacks are served by every replica.")
 	fs.StringVar(&o.leaderElectNS, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
+	fs.StringVar(&o.leaderElectID, "leader-election-id", "oa-capacity-operator.chat.oacapacity.io", "Name of the leader election Lease; shards in one namespace need one each.")
+	fs.StringVar(&o.watchNS, "watch-namespaces", "", "Comma-separated namespaces whose resources this manager serves; empty: every namespace. With --watch-selector, one way to shard a large fleet over managers (docs/performance.md): keep the resources of one app in one shard.")
+	fs.StringVar(&o.watchSelector, "watch-selector", "", "Label selector of the OfficialAccountCapacities this manager serves (e.g. shard=a); empty: all of them. The others are invisible to it: keep the resources of one app in one shard.")
 	fs.StringVar(&o.callbacks.BindAddress, "callback-bind-address", d.BindAddress, "Address the Chat callback server binds to.")
 	fs.StringVar(&o.callbacks.Path, "callback-path", d.Path, "URL path of the Chat callback; configure the console's webhook URL with it.")
 	fs.StringVar(&o.callbacks.CertDir, "callback-cert-dir", "", "Directory with tls.crt and tls.key for the callback server; empty serves plain HTTP (terminate TLS in front).")
@@ -99,7 +110,33 @@ func validate(o options) error {
 	case cb.ShutdownDelay <= 0 || cb.DrainTimeout <= 0:
 		return fmt.Errorf("--callback-shutdown-delay %v and --callback-drain-timeout %v must be positive", cb.ShutdownDelay, cb.DrainTimeout)
 	}
-	return nil
+	_, err := cacheOptions(o)
+	return err
+}
+
+// cacheOptions is the manager's cache: the objects the controller watches, without
+// what nobody reads (controllers.CacheTransform), and, for a shard, only the
+// namespaces of --watch-namespaces and the resources of --watch-selector.
+func cacheOptions(o options) (cache.Options, error) {
+	opts := cache.Options{ByObject: controllers.CacheByObject(), DefaultTransform: controllers.CacheTransform()}
+	if o.watchNS != "" {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range strings.Split(o.watchNS, ",") {
+			ns = strings.TrimSpace(ns)
+			if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+				return opts, fmt.Errorf("--watch-namespaces: %q: %s", ns, strings.Join(errs, "; "))
+			}
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	if o.watchSelector != "" {
+		sel, err := labels.Parse(o.watchSelector)
+		if err != nil {
+			return opts, fmt.Errorf("--watch-selector: %w", err)
+		}
+		opts.ByObject[&chatv1alpha1.OfficialAccountCapacity{}] = cache.ByObject{Label: sel}
+	}
+	return opts, nil
 }
 
 // The manager's cache watches OfficialAccountCapacities for both the callback receiver
@@ -139,6 +176,39 @@ func newScheme() (*apiruntime.Scheme, error) {
 	return scheme, nil
 }
 
+// memoryLimitShare is the part of the container's memory limit the Go heap may use
+// before the garbage collector works harder to stay under it; the rest is for the
+// runtime's own memory, stacks and what the scavenger has not returned yet.
+const memoryLimitShare = 0.9
+
+// setMemoryLimit gives the Go runtime a soft memory limit of 90% of MEMORY_LIMIT,
+// the container's memory limit in bytes (config/manager passes it by the downward
+// API), so that a burst of garbage (the initial LIST of a large cluster) is collected
+// before it reaches the limit rather than killed by it. GOMEMLIMIT, when set, is the
+// runtime's own setting and wins. It returns the limit set, 0 for none.
+func setMemoryLimit(getenv func(string) string) (int64, error) {
+	limit, err := memoryLimit(getenv)
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	return limit, err
+}
+
+// memoryLimit is the limit setMemoryLimit sets: 0 when GOMEMLIMIT is set or
+// MEMORY_LIMIT is not. (A container without a memory limit gets the node's
+// allocatable memory from the downward API: a limit that does no harm.)
+func memoryLimit(getenv func(string) string) (int64, error) {
+	raw := getenv("MEMORY_LIMIT")
+	if getenv("GOMEMLIMIT") != "" || raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("MEMORY_LIMIT %q: want the container's memory limit in bytes (resourceFieldRef limits.memory)", raw)
+	}
+	return int64(float64(n) * memoryLimitShare), nil
+}
+
 func run(args []string) error {
 	o, err := parseFlags(args)
 	if err != nil {
@@ -146,6 +216,11 @@ func run(args []string) error {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
+	if limit, err := setMemoryLimit(os.Getenv); err != nil {
+		return err
+	} else if limit > 0 {
+		log.Info("Go memory limit set from the container's", "bytes", limit)
+	}
 
 	scheme, err := newScheme()
 	if err != nil {
@@ -155,19 +230,21 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
+	cacheOpts, err := cacheOptions(o)
+	if err != nil {
+		return err
+	}
 	// The manager waits this long for runnables; the callback server needs its delay
 	// and its drain.
 	shutdown := o.callbacks.ShutdownDelay + o.callbacks.DrainTimeout + 2*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: scheme,
-		// managedFields are of no use to the operator and the largest part of the
-		// metadata it caches (every Secret's, for the credentials watch).
-		Cache:                         cache.Options{ByObject: controllers.CacheByObject(), DefaultTransform: cache.TransformStripManagedFields()},
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
 		Metrics:                       metricsOptions(o),
 		HealthProbeBindAddress:        o.probeAddr,
 		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "oa-capacity-operator.chat.oacapacity.io",
+		LeaderElectionID:              o.leaderElectID,
 		LeaderElectionNamespace:       o.leaderElectNS,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &shutdown,

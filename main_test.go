@@ -23,6 +23,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	certutil "k8s.io/client-go/util/cert"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -377,4 +378,122 @@ func readObject[T client.Object](t *testing.T, o T, path string) T {
 		t.Fatalf("decode %s: %v", path, err)
 	}
 	return o
+}
+
+func TestMemoryLimitFromTheContainer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		want      int64
+		wantError bool
+	}{
+		{"unset", nil, 0, false},
+		{"the container's limit", map[string]string{"MEMORY_LIMIT": "268435456"}, 241591910, false},
+		{"GOMEMLIMIT wins", map[string]string{"MEMORY_LIMIT": "268435456", "GOMEMLIMIT": "100MiB"}, 0, false},
+		{"a quantity, not bytes", map[string]string{"MEMORY_LIMIT": "256Mi"}, 0, true},
+		{"negative", map[string]string{"MEMORY_LIMIT": "-1"}, 0, true},
+		{"zero", map[string]string{"MEMORY_LIMIT": "0"}, 0, true},
+		{"too large", map[string]string{"MEMORY_LIMIT": "99999999999999999999"}, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := memoryLimit(func(k string) string { return tc.env[k] })
+			if (err != nil) != tc.wantError || got != tc.want {
+				t.Fatalf("memoryLimit = %d, %v; want %d, error %v", got, err, tc.want, tc.wantError)
+			}
+		})
+	}
+}
+
+func FuzzMemoryLimit(f *testing.F) {
+	for _, s := range []string{"268435456", "256Mi", "", "-1", "0", "1e9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := memoryLimit(func(k string) string {
+			if k == "MEMORY_LIMIT" {
+				return raw
+			}
+			return ""
+		})
+		if err == nil && got < 0 || err != nil && got != 0 {
+			t.Fatalf("memoryLimit(%q) = %d, %v", raw, got, err)
+		}
+	})
+}
+
+// A shard's manager sees only the resources of its namespaces and of its selector.
+func TestWatchFlagsShardTheCache(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nsA, nsB := env.Namespace(t), env.Namespace(t)
+	create := func(ns, name string, lbls map[string]string) {
+		t.Helper()
+		oac := &chatv1alpha1.OfficialAccountCapacity{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: lbls},
+			Spec: chatv1alpha1.OfficialAccountCapacitySpec{SDKAppID: 1499000002, Accounts: []string{"@TOA#_" + name},
+				CredentialsRef: chatv1alpha1.LocalObjectReference{Name: "creds"}}}
+		if err := env.Client.Create(ctx, oac); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(nsA, "a1", map[string]string{"shard": "one"})
+	create(nsA, "a2", nil)
+	create(nsB, "b1", map[string]string{"shard": "one"})
+
+	for _, tc := range []struct {
+		flags []string
+		want  []string
+	}{
+		{[]string{"--watch-namespaces", nsA}, []string{nsA + "/a1", nsA + "/a2"}},
+		{[]string{"--watch-namespaces", nsA + "," + nsB, "--watch-selector", "shard=one"}, []string{nsA + "/a1", nsB + "/b1"}},
+	} {
+		o, err := parseFlags(tc.flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, err := cacheOptions(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Scheme = env.Scheme
+		c, err := cache.New(env.Config, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, stop := context.WithCancel(ctx)
+		go func() { _ = c.Start(cctx) }()
+		if !c.WaitForCacheSync(cctx) {
+			t.Fatal("cache did not sync")
+		}
+		got := map[string]bool{}
+		for _, ns := range []string{nsA, nsB} {
+			var list chatv1alpha1.OfficialAccountCapacityList
+			// A namespace outside the shard is an error of the cache or empty.
+			if err := c.List(ctx, &list, client.InNamespace(ns)); err == nil {
+				for _, it := range list.Items {
+					got[it.Namespace+"/"+it.Name] = true
+				}
+			}
+		}
+		stop()
+		if len(got) != len(tc.want) {
+			t.Errorf("%v: the cache holds %v, want %v", tc.flags, got, tc.want)
+		}
+		for _, w := range tc.want {
+			if !got[w] {
+				t.Errorf("%v: the cache holds %v, want %v", tc.flags, got, tc.want)
+			}
+		}
+	}
+}
+
+func TestBadWatchFlagsFail(t *testing.T) {
+	for _, args := range [][]string{
+		{"--watch-namespaces", "Not_A_Namespace"},
+		{"--watch-namespaces", "a,,b"},
+		{"--watch-selector", "shard in (a"},
+	} {
+		if _, err := parseFlags(args); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "--")) {
+			t.Errorf("%v: error %v, want one naming the flag", args, err)
+		}
+	}
 }

@@ -183,6 +183,13 @@ func (r *OfficialAccountCapacityReconciler) reconcile(ctx context.Context, run *
 		run.findings.conflict = msg
 		return nil // the other resource's change or deletion requeues this one
 	}
+	// Not a reason to stop acting on the pool: the callbacks go to the older
+	// resource's backend meanwhile.
+	msg, err := r.forwardConflict(ctx, oac)
+	if err != nil {
+		return err
+	}
+	run.findings.forwardConflict = msg
 	if v := oac.Annotations[chatv1alpha1.ClearFullAnnotation]; v != "" {
 		cleared, unknown := clearByHand(oac, v)
 		for _, id := range cleared {
@@ -454,6 +461,67 @@ func (r *OfficialAccountCapacityReconciler) conflict(ctx context.Context, oac *c
 	return "", nil
 }
 
+// forwardConflict returns why oac's spec.callbackForward does not stand: the oldest
+// resource of the app that sets one, of those whose credentials Secret holds the
+// same callbackToken, sets another. Only they can sign the app's callbacks, and the
+// receiver relays a callback to the oldest resource whose token verifies it; one in
+// another namespace that names the app without its token neither stands nor
+// conflicts. A resource that leaves the field unset does not conflict.
+func (r *OfficialAccountCapacityReconciler) forwardConflict(ctx context.Context, oac *chatv1alpha1.OfficialAccountCapacity) (string, error) {
+	if oac.Spec.CallbackForward == nil {
+		return "", nil
+	}
+	var list chatv1alpha1.OfficialAccountCapacityList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{index.App: index.AppKey(oac.Spec.SDKAppID)}, client.UnsafeDisableDeepCopy); err != nil {
+		return "", fmt.Errorf("look up the resources of app %d: %w", oac.Spec.SDKAppID, err)
+	}
+	var olders []*chatv1alpha1.OfficialAccountCapacity
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID != oac.UID && o.DeletionTimestamp.IsZero() && o.Spec.CallbackForward != nil && older(o, oac) {
+			olders = append(olders, o)
+		}
+	}
+	if len(olders) == 0 {
+		return "", nil
+	}
+	slices.SortFunc(olders, func(a, b *chatv1alpha1.OfficialAccountCapacity) int {
+		if older(a, b) {
+			return -1
+		}
+		return 1
+	})
+	own, err := r.callbackToken(ctx, oac)
+	if err != nil {
+		return "", err
+	}
+	for _, o := range olders {
+		tok, err := r.callbackToken(ctx, o)
+		if err != nil {
+			return "", err
+		}
+		if tok != own {
+			continue
+		}
+		if o.Spec.CallbackForward.Same(oac.Spec.CallbackForward) {
+			return "", nil
+		}
+		return fmt.Sprintf("%s/%s, an older resource of app %d, relays its callbacks to %s; callbacks go there, not to %s: set the same spec.callbackForward, or remove it from one of them",
+			o.Namespace, o.Name, oac.Spec.SDKAppID, o.Spec.CallbackForward.URL, oac.Spec.CallbackForward.URL), nil
+	}
+	return "", nil
+}
+
+// callbackToken is the callbackToken of o's credentials Secret; "" when it or the
+// Secret is missing.
+func (r *OfficialAccountCapacityReconciler) callbackToken(ctx context.Context, o *chatv1alpha1.OfficialAccountCapacity) (string, error) {
+	data, _, _, err := r.secretData(ctx, types.NamespacedName{Namespace: o.Namespace, Name: o.Spec.CredentialsRef.Name})
+	if err != nil {
+		return "", err
+	}
+	return string(data[chatv1alpha1.CredentialCallbackToken]), nil
+}
+
 // older orders resources by creation, then by namespace and name.
 func older(a, b *chatv1alpha1.OfficialAccountCapacity) bool {
 	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
@@ -631,6 +699,19 @@ func (r *OfficialAccountCapacityReconciler) sharingAccounts(ctx context.Context,
 	}
 	var out []reconcile.Request
 	seen := map[types.UID]bool{oac.UID: true}
+	if oac.Spec.CallbackForward != nil {
+		// Its forward may stand, or stop standing, for the app's others that set one.
+		var list chatv1alpha1.OfficialAccountCapacityList
+		if err := r.Client.List(ctx, &list, client.MatchingFields{index.App: index.AppKey(oac.Spec.SDKAppID)}, client.UnsafeDisableDeepCopy); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list the resources of an app", "sdkAppID", oac.Spec.SDKAppID)
+		}
+		for i := range list.Items {
+			if o := &list.Items[i]; o.Spec.CallbackForward != nil && !seen[o.UID] {
+				seen[o.UID] = true
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+			}
+		}
+	}
 	for _, id := range oac.Pool() {
 		var list chatv1alpha1.OfficialAccountCapacityList
 		// Read-only, names only: no copies of the cache's objects.

@@ -47,7 +47,7 @@ func (r *OfficialAccountCapacityReconciler) secretData(ctx context.Context, key 
 		return nil, "", false, fmt.Errorf("read Secret %s: %w", key, err)
 	}
 	data = map[string][]byte{}
-	for _, k := range []string{chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey,
+	for _, k := range []string{chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey, chatv1alpha1.CredentialCallbackToken,
 		chatv1alpha1.NotifyURLKey, chatv1alpha1.NotifySigningKey} {
 		if v, ok := s.Data[k]; ok {
 			data[k] = v

@@ -20,6 +20,9 @@ type findings struct {
 	// conflict: an older resource of the app manages an account of the pool, or a
 	// scale-out ID exists with another owner (AccountConflict).
 	conflict string
+	// forwardConflict: an older resource of the app (its Secret holds the same
+	// callbackToken) sets another spec.callbackForward (ForwardConflict).
+	forwardConflict string
 	// credentials: the Secret, its keys or spec.chatAPI are missing
 	// (MissingCredentials), or no client can be made of them (InvalidCredentials).
 	credentials *finding
@@ -38,13 +41,16 @@ type finding struct {
 
 // readiness is what Ready says of a reconcile with these findings that ended with err
 // (nil: it succeeded). One problem is shown, the one to fix first: suspension, then
-// a conflict, the credentials, the REST API, publishing, and any other error.
+// a conflict of accounts, then of callbackForward, the credentials, the REST API,
+// publishing, and any other error.
 func readiness(oac *chatv1alpha1.OfficialAccountCapacity, f findings, err error) finding {
 	switch {
 	case oac.Spec.Suspend:
 		return finding{chatv1alpha1.SuspendedReason, "spec.suspend is true: callbacks are recorded, no action is taken"}
 	case f.conflict != "":
 		return finding{chatv1alpha1.AccountConflictReason, f.conflict}
+	case f.forwardConflict != "":
+		return finding{chatv1alpha1.ForwardConflictReason, f.forwardConflict}
 	case f.credentials != nil:
 		return *f.credentials
 	case f.rest != nil:

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,10 +47,13 @@ type readings struct {
 type seen struct {
 	uid         types.UID
 	lastRecheck metav1.Time
-	accounts    map[string]seenAccount
+	// A slice, not a map: 3 or so accounts a pool, and 10,000 maps of them were
+	// several MiB of buckets.
+	accounts []seenAccount
 }
 
 type seenAccount struct {
+	id            string
 	subscribers   int64
 	readTime      metav1.MicroTime
 	fillRate      *int64
@@ -138,10 +142,10 @@ func (rd *readings) remember(oac *chatv1alpha1.OfficialAccountCapacity) {
 	if st.LastRecheckTime == nil {
 		return
 	}
-	s := seen{uid: oac.UID, lastRecheck: *st.LastRecheckTime, accounts: make(map[string]seenAccount, len(st.Accounts))}
+	s := seen{uid: oac.UID, lastRecheck: *st.LastRecheckTime, accounts: make([]seenAccount, 0, len(st.Accounts))}
 	for _, a := range st.Accounts {
 		if a.ReadTime != nil {
-			s.accounts[a.ID] = seenAccount{a.SubscriberNum, *a.ReadTime, a.FillRate, a.PredictedFullTime}
+			s.accounts = append(s.accounts, seenAccount{a.ID, a.SubscriberNum, *a.ReadTime, a.FillRate, a.PredictedFullTime})
 		}
 	}
 	rd.mu.Lock()
@@ -164,7 +168,11 @@ func (rd *readings) overlay(oac *chatv1alpha1.OfficialAccountCapacity) {
 	}
 	for i := range st.Accounts {
 		a := &st.Accounts[i]
-		if r, ok := s.accounts[a.ID]; ok && (a.ReadTime == nil || a.ReadTime.Before(&r.readTime)) {
+		i := slices.IndexFunc(s.accounts, func(r seenAccount) bool { return r.id == a.ID })
+		if i < 0 {
+			continue
+		}
+		if r := s.accounts[i]; a.ReadTime == nil || a.ReadTime.Before(&r.readTime) {
 			a.SubscriberNum, a.ReadTime, a.FillRate, a.PredictedFullTime = r.subscribers, &r.readTime, r.fillRate, r.predictedFull
 		}
 	}

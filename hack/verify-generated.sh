@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fails when the generated files in the working tree (CRDs, RBAC, deepcopy, the Helm
-# chart) differ from what controller-gen and hack/chartgen make of the sources. It
-# generates into a scratch copy, so the working tree is never touched.
+# Fails when the generated files in the working tree (CRDs, RBAC, deepcopy, the Grafana
+# dashboard, the Helm chart) differ from what controller-gen, hack/dashboard and
+# hack/chartgen make of the sources. It generates into a scratch copy, so the working
+# tree is never touched.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +19,7 @@ git ls-files -z --cached --others --exclude-standard |
 make -s -C "$tmp" manifests generate CONTROLLER_GEN="$gen" >/dev/null
 
 stale=0
-for d in config/crd/bases config/rbac api charts; do
+for d in config/crd/bases config/rbac config/grafana api charts; do
 	if ! diff -r -q "$root/$d" "$tmp/$d" >/dev/null; then
 		diff -r -u "$root/$d" "$tmp/$d" | head -40 >&2 || true
 		stale=1

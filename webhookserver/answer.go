@@ -2,6 +2,7 @@ package webhookserver
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 )
 
@@ -28,6 +29,15 @@ var answerOKJSON = func() []byte {
 // console's statistics and our logs say the same thing.
 func failAnswer(status int, info string) answer {
 	return answer{ActionStatus: "FAIL", ErrorInfo: info, ErrorCode: status}
+}
+
+// jsonAnswer is a as json.Encoder writes it.
+func jsonAnswer(a answer) ([]byte, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	return append(b, '\n'), nil
 }
 
 // writeAnswer writes a with the HTTP status: every response, the callback's and the

@@ -37,11 +37,12 @@ type tokens struct {
 }
 
 type tokenEntry struct {
-	mu      sync.Mutex // one read at a time per Secret
-	token   string     // empty: the Secret has no callbackToken
-	fetched time.Time  // zero: never read
-	nextTry time.Time  // after a failed read, when to try again
-	gone    error      // the Secret is missing or forbidden, until nextTry
+	mu      sync.Mutex        // one read at a time per Secret
+	token   string            // empty: the Secret has no callbackToken
+	extra   map[string][]byte // the other keys but the REST ones (a callbackForward CA bundle)
+	fetched time.Time         // zero: never read
+	nextTry time.Time         // after a failed read, when to try again
+	gone    error             // the Secret is missing or forbidden, until nextTry
 }
 
 func newTokens(reader client.Reader, now func() time.Time) *tokens {
@@ -59,6 +60,18 @@ func newTokens(reader client.Reader, now func() time.Time) *tokens {
 // token returns the callbackToken of the Secret in namespace ns named name; "" means
 // the Secret holds none and callbacks need no Sign.
 func (t *tokens) token(ctx context.Context, key types.NamespacedName) (string, error) {
+	tok, _, err := t.read(ctx, key)
+	return tok, err
+}
+
+// value returns the key name of the Secret (a CA bundle of spec.callbackForward);
+// nil when it has none. The REST keys are not kept.
+func (t *tokens) value(ctx context.Context, key types.NamespacedName, name string) ([]byte, error) {
+	_, extra, err := t.read(ctx, key)
+	return extra[name], err
+}
+
+func (t *tokens) read(ctx context.Context, key types.NamespacedName) (string, map[string][]byte, error) {
 	t.mu.Lock()
 	e, ok := t.entries[key]
 	if !ok {
@@ -71,11 +84,11 @@ func (t *tokens) token(ctx context.Context, key types.NamespacedName) (string, e
 	defer e.mu.Unlock()
 	now := t.now()
 	if e.gone != nil && now.Before(e.nextTry) {
-		return "", e.gone // spares the API server a GET per unauthenticated callback
+		return "", nil, e.gone // spares the API server a GET per unauthenticated callback
 	}
 	usable := !e.fetched.IsZero() && now.Sub(e.fetched) < t.maxStale
 	if !e.fetched.IsZero() && now.Sub(e.fetched) < t.ttl || usable && now.Before(e.nextTry) {
-		return e.token, nil
+		return e.token, e.extra, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
@@ -84,17 +97,28 @@ func (t *tokens) token(ctx context.Context, key types.NamespacedName) (string, e
 	switch {
 	case err == nil:
 		e.token, e.fetched, e.gone = string(s.Data[chatv1alpha1.CredentialCallbackToken]), now, nil
-		return e.token, nil
+		e.extra = nil
+		for k, v := range s.Data {
+			switch k {
+			case chatv1alpha1.CredentialCallbackToken, chatv1alpha1.CredentialAdminIdentifier, chatv1alpha1.CredentialSecretKey:
+			default:
+				if e.extra == nil {
+					e.extra = map[string][]byte{}
+				}
+				e.extra[k] = v
+			}
+		}
+		return e.token, e.extra, nil
 	case apierrors.IsNotFound(err) || apierrors.IsForbidden(err):
-		e.token, e.fetched = "", time.Time{}
+		e.token, e.extra, e.fetched = "", nil, time.Time{}
 		e.gone = fmt.Errorf("%w: Secret %s: %w", errNoCredentials, key, err)
 		e.nextTry = now.Add(t.goneTTL)
-		return "", e.gone
+		return "", nil, e.gone
 	case usable:
 		// Do not make every callback of an outage wait for a read that will fail.
 		e.nextTry = now.Add(t.ttl)
-		return e.token, nil
+		return e.token, e.extra, nil
 	default:
-		return "", fmt.Errorf("%w: Secret %s: %w", errNoCredentials, key, err)
+		return "", nil, fmt.Errorf("%w: Secret %s: %w", errNoCredentials, key, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"time"
 
@@ -20,15 +21,18 @@ import (
 
 // outcome is how a callback ended: the HTTP status, the answer and the metric label.
 type outcome struct {
-	status int
-	answer answer
-	result string
+	status  int
+	answer  answer
+	result  string
+	relayed *relayAnswer // set: the app's backend's answer (or a 502/504), written as it is
 }
 
-func ok(result string) outcome { return outcome{http.StatusOK, answerOK, result} }
+func ok(result string) outcome {
+	return outcome{status: http.StatusOK, answer: answerOK, result: result}
+}
 
 func fail(status int, result, info string) outcome {
-	return outcome{status, failAnswer(status, info), result}
+	return outcome{status: status, answer: failAnswer(status, info), result: result}
 }
 
 // ServeHTTP answers one Chat callback. Every answer, success or not, is the JSON the
@@ -37,10 +41,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	query := r.URL.Query() // parsed once: it allocates
 	o := s.handle(w, r, query)
-	if o.status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", http.MethodPost)
+	switch {
+	case o.relayed != nil:
+		writeRelayed(w, *o.relayed)
+	default:
+		if o.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", http.MethodPost)
+		}
+		writeAnswer(w, o.status, o.answer)
 	}
-	writeAnswer(w, o.status, o.answer)
 	command := query.Get("CallbackCommand")
 	s.metrics.callbacks.WithLabelValues(callback.CommandLabel(command), o.result).Inc()
 	s.metrics.latency.WithLabelValues(o.result).Observe(time.Since(start).Seconds())
@@ -76,7 +85,22 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, query url.Values
 		if _, o, done := s.authenticate(ctx, cb, app); done {
 			return o
 		}
-		return ok(resultIgnored)
+		// Every command but the full one is the app's backend's to answer: the
+		// "Before" ones decide (send the message or not), so the operator never
+		// answers them itself while a backend is configured.
+		t, err := s.relayTarget(ctx, cb, app)
+		switch {
+		case err != nil:
+			return fail(http.StatusServiceUnavailable, resultUnavailable, "try again later")
+		case t == nil:
+			return ok(resultIgnored)
+		}
+		a := s.relay.relay(ctx, t, cb.Command, r.URL.RawQuery, r.Header["Content-Type"], raw)
+		o := outcome{status: a.status, result: resultRelayed, relayed: &a}
+		if a.outcome != relayAnswered {
+			o.result = resultRelayFailed
+		}
+		return o
 	}
 
 	// The resources that list the account; when none does, the app's resources, which
@@ -98,6 +122,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, query url.Values
 	if done {
 		return o
 	}
+	s.relayInBackground(ctx, cb, r, raw, listing, candidates)
 	if len(listing) == 0 {
 		s.unknownAccounts.log(index.AppAccountKey(cb.SDKAppID, cb.Account), func() {
 			s.log.Info("callback for an account that no OfficialAccountCapacity lists; acknowledged, nothing recorded",
@@ -106,6 +131,24 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, query url.Values
 		return ok(resultUnknownAccount)
 	}
 	return s.record(ctx, cb, authed)
+}
+
+// relayInBackground queues an authenticated full callback for the app's backend, so
+// that it keeps seeing the stream it saw before; Chat's answer never waits for it.
+func (s *Server) relayInBackground(ctx context.Context, cb callback.Callback, r *http.Request, raw []byte, listing, candidates []*chatv1alpha1.OfficialAccountCapacity) {
+	app := candidates
+	if len(listing) > 0 {
+		var err error
+		if app, err = s.lookup(ctx, index.App, index.AppKey(cb.SDKAppID)); err != nil {
+			return // logged by lookup; relaying is best effort
+		}
+	}
+	t, err := s.relayTarget(ctx, cb, app)
+	if err != nil || t == nil {
+		return
+	}
+	// The header outlives the request here: a copy of the one value needed.
+	s.relay.enqueue(relayJob{target: t, command: cb.Command, rawQuery: r.URL.RawQuery, contentType: slices.Clone(r.Header["Content-Type"]), body: raw})
 }
 
 // errUnsigned refuses a callback for a resource whose Secret has no callbackToken.

@@ -241,6 +241,8 @@ func (h *harness) counter(name string, labels ...string) float64 {
 		c = h.srv.metrics.callbacks.WithLabelValues(labels...)
 	case "writes":
 		c = h.srv.metrics.writes.WithLabelValues(labels...)
+	case "relays":
+		c = h.srv.metrics.relays.WithLabelValues(labels...)
 	default:
 		h.t.Fatalf("unknown counter %s", name)
 	}

@@ -18,7 +18,9 @@ const (
 	resultUnknownApp     = "unknown_app"
 	resultBadMethod      = "method_not_allowed"
 	resultTooLarge       = "too_large"
-	resultUnavailable    = "unavailable" // not written in time, or cannot be queued
+	resultUnavailable    = "unavailable"  // not written in time, or cannot be queued
+	resultRelayed        = "relayed"      // relayed to the app's backend, its answer returned
+	resultRelayFailed    = "relay_failed" // the app's backend gave no usable answer: 502/504
 )
 
 // metrics are the server's Prometheus collectors.
@@ -29,6 +31,9 @@ type metrics struct {
 	queueDepth  prometheus.Gauge
 	dropped     *prometheus.CounterVec
 	writeEvents prometheus.Histogram
+
+	relays       *prometheus.CounterVec
+	relayLatency prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -59,8 +64,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Events merged into one successful status write (group commit).",
 			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200},
 		}),
+		relays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oacapacity_callback_relays_total",
+			Help: "Callbacks relayed to the app's own backend (spec.callbackForward), by command and outcome (answered, timeout, unreachable, too_large, bad_target; in the background also queue_full, rejected, shutdown).",
+		}, []string{"command", "outcome"}),
+		relayLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "oacapacity_callback_relay_duration_seconds",
+			Help:    "Time from posting a callback to the app's backend to having its answer, or giving up.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 1.5, 2},
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.callbacks, m.latency, m.writes, m.queueDepth, m.dropped, m.writeEvents} {
+	for _, c := range []prometheus.Collector{m.callbacks, m.latency, m.writes, m.queueDepth, m.dropped, m.writeEvents, m.relays, m.relayLatency} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -135,6 +135,7 @@ type Server struct {
 	index    resourceIndex // the cache's indexes as maps, when cache has informers
 	tokens   *tokens
 	recorder *recorder
+	relay    *relayer
 	metrics  *metrics
 	log      logr.Logger
 
@@ -163,6 +164,7 @@ func New(cache client.Reader, c client.Client, apiReader client.Reader, opts Opt
 		cache:           cache,
 		tokens:          newTokens(apiReader, opts.Now),
 		recorder:        newRecorder(c, apiReader, m, log, opts.QueueSize, opts.MaxConcurrentWrites),
+		relay:           newRelayer(m, log, opts.Now),
 		metrics:         m,
 		log:             log,
 		unknownAccounts: newOnceEvery(opts.LogInterval, 1024, opts.Now),
@@ -271,8 +273,10 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 
+	s.relay.start()
 	ln, err := net.Listen("tcp", s.opts.BindAddress)
 	if err != nil {
+		s.relay.shutdown(ctx)
 		return fmt.Errorf("listen for callbacks on %s: %w", s.opts.BindAddress, err)
 	}
 	s.mu.Lock()
@@ -320,7 +324,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if shutdownErr != nil {
 		shutdownErr = fmt.Errorf("finish callbacks in flight: %w", shutdownErr)
 	}
-	return errors.Join(serveFailed, shutdownErr, s.recorder.drain(drainCtx))
+	drained := s.recorder.drain(drainCtx)
+	s.relay.shutdown(drainCtx) // best effort: what is left is counted, not relayed
+	return errors.Join(serveFailed, shutdownErr, drained)
 }
 
 // route serves the callback on its exact path only; anything else is a 404 in the same

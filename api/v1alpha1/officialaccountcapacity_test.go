@@ -207,6 +207,24 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		{"headroom lead time negative", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.Headroom = &chatv1alpha1.HeadroomSpec{ThresholdPercent: 90, LeadTime: &metav1.Duration{Duration: -time.Minute}}
 		}, []string{"spec.headroom.leadTime", "from 0s to 168h"}},
+		{"callbackForward http to a public host", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "http://backend.example.com/im"}
+		}, []string{"spec.callbackForward.url", "must be an https URL"}},
+		{"callbackForward with a query", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "https://backend.example.com/im?x=1"}
+		}, []string{"spec.callbackForward.url", "without query"}},
+		{"callbackForward not a URL", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "backend"}
+		}, []string{"spec.callbackForward.url", "must be an https URL"}},
+		{"callbackForward http to a lookalike of a Service", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "http://backend.svc.example.com/im"}
+		}, []string{"spec.callbackForward.url", "must be an https URL"}},
+		{"callbackForward timeout over 1900ms", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "https://backend.example.com/im", Timeout: &metav1.Duration{Duration: 2 * time.Second}}
+		}, []string{"spec.callbackForward.timeout", "from 10ms to 1900ms"}},
+		{"callbackForward bad CA key", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "https://backend.example.com/im", CABundleKey: "ca/pem"}
+		}, []string{"spec.callbackForward.caBundleKey", "should match"}},
 		{"headroom without chatAPI", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.ChatAPI, s.OnFull, s.Notify = nil, nil, nil
 			s.Headroom = &chatv1alpha1.HeadroomSpec{ThresholdPercent: 90}
@@ -259,6 +277,15 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 		}},
 		{"http loopback endpoint", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.ChatAPI = &chatv1alpha1.ChatAPISpec{Endpoint: "http://127.0.0.1:8080"}
+		}},
+		{"callbackForward https", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "https://backend.example.com/im/callback", Timeout: &metav1.Duration{Duration: 1900 * time.Millisecond}, CABundleKey: "ca.crt"}
+		}},
+		{"callbackForward http in-cluster Service", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "http://im-backend.app.svc.cluster.local:8080/callback"}
+		}},
+		{"callbackForward http loopback", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+			s.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: "http://127.0.0.1:9494/callback"}
 		}},
 		{"ceiling equals step", func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
 			s.OnFull.RaiseLimit = &chatv1alpha1.RaiseLimitSpec{Step: 10, Ceiling: 10}

@@ -123,6 +123,15 @@ type OfficialAccountCapacitySpec struct {
 	// +optional
 	ChatAPI *ChatAPISpec `json:"chatAPI,omitempty"`
 
+	// callbackForward relays the app's other callbacks to the app's own webhook
+	// backend, so that the app's one webhook URL can point at the operator. Every
+	// callback the operator does not consume is relayed synchronously and the
+	// backend's answer returned to Chat verbatim; the "account full" callback is
+	// recorded as ever and also relayed in the background. See docs/callbacks.md.
+	// All resources of one app that set it must agree; the oldest one's stands.
+	// +optional
+	CallbackForward *CallbackForwardSpec `json:"callbackForward,omitempty"`
+
 	// onFull says what to do through the Chat REST API when an account is full.
 	// +optional
 	OnFull *OnFullSpec `json:"onFull,omitempty"`
@@ -191,6 +200,35 @@ type ChatAPISpec struct {
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",message="must be an https URL (http only for localhost, 127.0.0.1 or ::1)"
 	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// CallbackForwardSpec is the app's own webhook backend.
+type CallbackForwardSpec struct {
+	// url is the backend's callback URL; Chat's query string is appended to it
+	// unchanged, so it has no query or fragment of its own. It must be https; plain
+	// http is accepted only for loopback hosts and in-cluster Services (*.svc,
+	// *.svc.cluster.local).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && !self.contains('?') && !self.contains('#') && !self.contains('@') && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && (url(self).getHostname() in ['localhost', '127.0.0.1', '::1'] || url(self).getHostname().endsWith('.svc') || url(self).getHostname().endsWith('.svc.cluster.local'))))",message="must be an https URL without query, fragment or user info (http only for localhost, 127.0.0.1, ::1, *.svc or *.svc.cluster.local)"
+	URL string `json:"url"`
+
+	// timeout bounds the wait for the backend's answer. Chat waits 2 s for the
+	// operator's; past timeout it gets a 504 and applies its default.
+	// +optional
+	// +kubebuilder:default="1500ms"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10ms') && duration(self) <= duration('1900ms')",message="must be from 10ms to 1900ms"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// caBundleKey names a key of the credentials Secret (spec.credentialsRef) that
+	// holds PEM certificates of the backend's private CA; they are trusted in addition
+	// to the system's.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	CABundleKey string `json:"caBundleKey,omitempty"`
 }
 
 // OnFullSpec lists the actions taken when an account of the pool is full.

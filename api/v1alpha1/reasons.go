@@ -26,6 +26,9 @@ const (
 	// resource of the same app, or exists with another owner; this resource takes no
 	// action until that is resolved.
 	AccountConflictReason = "AccountConflict"
+	// ForwardConflictReason: an older resource of the same app sets another
+	// spec.callbackForward; the older one's stands.
+	ForwardConflictReason = "ForwardConflict"
 	// PublishConflictReason: the ConfigMap of spec.publish exists and is not owned by
 	// this resource; it is left alone.
 	PublishConflictReason = "PublishConflict"

@@ -25,15 +25,22 @@ import (
 type event struct {
 	app       int64
 	account   string
-	eventTime int64 // Unix ms
+	eventTime int64  // Unix ms
+	command   string // "": the full callback
 }
 
 // request builds a callback as the Chat backend sends it (and as hack/send-callback
 // does), signed with token at now.
 func request(ctx context.Context, base string, token string, ev event, now time.Time) (*http.Request, error) {
 	q := url.Values{}
-	callback.SetQuery(q, ev.app, callback.CommandAccountFull, token, now)
-	body := callback.Body(callback.CommandAccountFull, ev.account, ev.eventTime)
+	cmd, body := callback.CommandAccountFull, []byte(nil)
+	if ev.command != "" {
+		cmd = ev.command
+		body = relayBody(ev)
+	} else {
+		body = callback.Body(cmd, ev.account, ev.eventTime)
+	}
+	callback.SetQuery(q, ev.app, cmd, token, now)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err

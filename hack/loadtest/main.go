@@ -52,10 +52,14 @@ type config struct {
 	scaleAcc    int
 	recheck     time.Duration
 	rateWindow  time.Duration
+	drift       time.Duration
+	scaleLimit  bool
+	memLimit    int64
 	profileDir  string
 	workDir     string
 	settle      time.Duration
 	baselineSrv string
+	relayRate   int
 	growth      growthConfig
 }
 
@@ -65,7 +69,7 @@ func main() {
 	flag := flag.NewFlagSet("loadtest", flag.ExitOnError)
 	flag.StringVar(&cfg.kubeconfig, "kubeconfig", "", "Use this cluster (CRDs installed) instead of starting a local control plane.")
 	flag.StringVar(&cfg.manager, "manager", "bin/manager", "The manager binary (make build).")
-	flag.StringVar(&cfg.phases, "phases", "dup,burst,failover,scale", "Phases to run, in order: dup, burst, failover, scale, growth (not run by default: about 7 minutes).")
+	flag.StringVar(&cfg.phases, "phases", "dup,burst,failover,scale", "Phases to run, in order: dup, burst, failover, scale, restart (after scale: start-up and takeover with its resources), growth (not run by default: about 7 minutes), relay (not run by default).")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "Rounds of each baseline/manager comparison, alternating, for the spread.")
 	flag.IntVar(&cfg.conns, "conns", 64, "Keep-alive connections of the duplicate phase.")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "Warm-up of each closed-loop run, not counted.")
@@ -78,9 +82,13 @@ func main() {
 	flag.IntVar(&cfg.scaleAcc, "scale-accounts", 3, "Accounts per scale resource.")
 	flag.DurationVar(&cfg.recheck, "recheck", time.Minute, "spec.recheckInterval of the scale resources.")
 	flag.DurationVar(&cfg.rateWindow, "rate-window", 0, "How long to count the REST calls of the rechecks; default the recheck interval plus 30s.")
+	flag.DurationVar(&cfg.drift, "drift", 3*time.Minute, "After the rechecks with counts unchanged, how long to measure them with the active accounts drifting 0.1% of their limit a minute; 0 skips it.")
+	flag.BoolVar(&cfg.scaleLimit, "scale-return-limit", true, "The fake Chat returns MaxSubscriberNum in the scale phase, so the operator knows each limit and a count's step worth a write is 1% of it; false: 1% of the count.")
+	flag.Int64Var(&cfg.memLimit, "manager-memory-limit", 256<<20, "MEMORY_LIMIT of the manager, in bytes, as config/manager passes the container's limit; 0 leaves it unset.")
 	flag.StringVar(&cfg.profileDir, "profile-dir", "", "Save CPU and allocation profiles of the manager here (the duplicate and the burst phase).")
 	flag.StringVar(&cfg.workDir, "work-dir", "", "Kubeconfig and manager log go here; default a temporary directory.")
 	flag.DurationVar(&cfg.settle, "settle", 4*time.Second, "Pause after each burst, for the controller's reconciles to finish.")
+	flag.IntVar(&cfg.relayRate, "relay-rate", 500, "Callbacks a second of the relay phase (open loop).")
 	flag.StringVar(&cfg.baselineSrv, "baseline-server", "", "Internal: serve the bare baseline on this address.")
 	growthFlags(flag, &cfg.growth)
 	_ = flag.Parse(os.Args[1:])
@@ -107,6 +115,7 @@ type harness struct {
 	c        client.Client
 	mgr      *managerProc
 	baseline string // URL of the bare server
+	basePID  int    // its process
 	sink     *sink
 	chat     *chatapitest.Server
 	cms      *cmWatch
@@ -116,7 +125,8 @@ type harness struct {
 	dupEvs   []event
 	dupRatio []float64 // p99 manager/baseline in the duplicate phase, per round
 
-	restCfg *rest.Config
+	restCfg    *rest.Config
+	kubeconfig string
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -181,12 +191,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	// The bare baseline, in a process of its own like the manager.
-	stopBaseline, addr, err := startBaseline()
+	stopBaseline, addr, basePID, err := startBaseline()
 	if err != nil {
 		return err
 	}
 	defer stopBaseline()
 	h.baseline = "http://" + addr + "/callback"
+	h.basePID = basePID
 
 	// The sink and the fake Chat.
 	if h.sink, err = startSink(); err != nil {
@@ -207,10 +218,11 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer h.cms.stop()
 
-	if h.mgr, err = startManager(ctx, cfg.manager, kubeconfig, filepath.Join(dir, "manager.log")); err != nil {
+	h.kubeconfig = kubeconfig
+	if h.mgr, err = h.startManager(ctx, filepath.Join(dir, "manager.log")); err != nil {
 		return err
 	}
-	defer h.mgr.stop()
+	defer func() { h.mgr.stop() }()
 	h.logf("manager ready (pid %d); log %s", h.mgr.cmd.Process.Pid, h.mgr.logPath)
 
 	for _, p := range phases {
@@ -227,8 +239,12 @@ func run(ctx context.Context, cfg config) error {
 			err = h.failoverPhase(ctx)
 		case "scale":
 			err = h.scalePhase(ctx)
+		case "restart":
+			err = h.restartPhase(ctx)
 		case "growth":
 			err = h.growthPhase(ctx)
+		case "relay":
+			err = h.relayPhase(ctx)
 		default:
 			err = fmt.Errorf("unknown phase %q", p)
 		}
@@ -260,27 +276,27 @@ func (h *harness) printMachine() {
 }
 
 // startBaseline re-executes this program as the bare server.
-func startBaseline() (stop func(), addr string, err error) {
+func startBaseline() (stop func(), addr string, pid int, err error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	cmd := exec.Command(self, "--baseline-server", "127.0.0.1:0")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, "", fmt.Errorf("start baseline server: %w", err)
+		return nil, "", 0, fmt.Errorf("start baseline server: %w", err)
 	}
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		stop()
-		return nil, "", fmt.Errorf("baseline server did not start: %w", err)
+		return nil, "", 0, fmt.Errorf("baseline server did not start: %w", err)
 	}
-	return stop, strings.TrimSpace(line), nil
+	return stop, strings.TrimSpace(line), cmd.Process.Pid, nil
 }
 
 // managerProc is the manager under test.
@@ -304,7 +320,15 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startManager(ctx context.Context, bin, kubeconfig, logPath string) (*managerProc, error) {
+func (h *harness) startManager(ctx context.Context, logPath string, args ...string) (*managerProc, error) {
+	var env []string
+	if h.cfg.memLimit > 0 {
+		env = append(os.Environ(), "MEMORY_LIMIT="+strconv.FormatInt(h.cfg.memLimit, 10))
+	}
+	return startManager(ctx, h.cfg.manager, h.kubeconfig, logPath, env, args...)
+}
+
+func startManager(ctx context.Context, bin, kubeconfig, logPath string, env []string, args ...string) (*managerProc, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("manager binary: %w (run make build)", err)
 	}
@@ -327,6 +351,8 @@ func startManager(ctx context.Context, bin, kubeconfig, logPath string) (*manage
 		"--health-probe-bind-address", probe,
 		"--pprof-bind-address", pprof,
 		"--callback-shutdown-delay", "1s")
+	cmd.Args = append(cmd.Args, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

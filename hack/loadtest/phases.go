@@ -24,8 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
-	"github.com/oacapacity/oa-capacity-operator/internal/chatapi"
-	"github.com/oacapacity/oa-capacity-operator/internal/chatapi/chatapitest"
 )
 
 const (
@@ -508,99 +506,4 @@ func (s *sink) wait(ctx context.Context, resource string, since time.Time, timeo
 			return time.Time{}, ctx.Err()
 		}
 	}
-}
-
-// --- scale: many resources, rechecks, memory ---
-
-func (h *harness) scalePhase(ctx context.Context) error {
-	n, perRes := h.cfg.scale, h.cfg.scaleAcc
-	h.printf("\n== Scale: %d resources × %d accounts (one app), spec.recheckInterval %v, REST through the fake Chat\n", n, perRes, h.cfg.recheck)
-	rss0, _, gr0 := h.mgr.resources()
-	if err := h.namespace(ctx, nsScale, credentials(map[string]string{
-		chatv1alpha1.CredentialAdminIdentifier: chatAdmin, chatv1alpha1.CredentialSecretKey: chatKey})); err != nil {
-		return err
-	}
-	objs := make([]client.Object, n)
-	for r := range n {
-		ids := accounts(perRes, func(a int) string { return scaleAccount(r, a) })
-		for _, id := range ids {
-			h.chat.AddAccount(chatapitest.Account{ID: id, Name: id, Owner: chatAdmin, SubscriberNum: 1000, MaxSubscriberNum: 100000})
-		}
-		o := pool(nsScale, fmt.Sprintf("s-%05d", r), scaleApp, ids)
-		o.Spec.ChatAPI = &chatv1alpha1.ChatAPISpec{Endpoint: h.chat.URL()}
-		o.Spec.RecheckInterval = &metav1.Duration{Duration: h.cfg.recheck}
-		objs[r] = o
-	}
-	// Count the reads of the fake Chat each second from the first create on.
-	start := time.Now()
-	var counts []int
-	stopCount := make(chan struct{})
-	counted := make(chan struct{})
-	go func() {
-		defer close(counted)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		last := h.chat.Calls(chatapi.CommandGetOfficialAccountInfo)
-		for {
-			select {
-			case <-stopCount:
-				return
-			case <-t.C:
-				c := h.chat.Calls(chatapi.CommandGetOfficialAccountInfo)
-				counts = append(counts, c-last)
-				last = c
-			}
-		}
-	}()
-	if err := h.createAll(ctx, objs, 32); err != nil {
-		close(stopCount)
-		return err
-	}
-	created := time.Since(start)
-	h.printf("  created %d resources in %v (%.0f/s, 32 at a time)\n", n, created.Round(time.Millisecond), float64(n)/created.Seconds())
-	// What the first readings cost: 20 s of the manager's CPU profile, the API
-	// requests and the CPU of each process.
-	api0, cpu0, calls0 := h.apiRequests(), cpuSeconds(cpuNames...), h.chat.Calls(chatapi.CommandGetOfficialAccountInfo)
-	profiled := h.cpuProfile("scale", 20*time.Second)
-	time.Sleep(20 * time.Second)
-	profiled()
-	api1, cpu1, calls1 := h.apiRequests(), cpuSeconds(cpuNames...), h.chat.Calls(chatapi.CommandGetOfficialAccountInfo)
-	h.printf("  20 s of first readings: %d reads (%.0f/s); %s\n  %s\n", calls1-calls0, float64(calls1-calls0)/20, cpuDelta(cpu0, cpu1), apiDelta(api0, api1))
-	// Wait for the first reading of every resource, then count over the window.
-	for h.chat.Calls(chatapi.CommandGetOfficialAccountInfo) < n && time.Since(start) < h.cfg.rateWindow {
-		time.Sleep(time.Second)
-	}
-	firstRead := time.Since(start)
-	h.printf("  every resource read once after %v\n", firstRead.Round(time.Second))
-	rss, peak, gr := h.mgr.resources()
-	h.printf("  manager: RSS %.0f MiB (peak %.0f MiB; %.0f MiB before the phase), %.0f goroutines (%.0f before)   (target RSS ≤ 300 MiB)\n", rss, peak, rss0, gr, gr0)
-
-	// The duplicates again, with the resources in the cache and the rechecks running.
-	h.printf("  duplicates with the %d resources present:\n", n)
-	p99, ratios := h.compareDup(ctx, h.dupEvents(), "")
-	if len(h.dupP99) > 0 {
-		var rs, norm []float64
-		for i := range p99 {
-			rs = append(rs, ratio(p99[i], h.dupP99[i%len(h.dupP99)]))
-			norm = append(norm, ratios[i]/h.dupRatio[i%len(h.dupRatio)])
-		}
-		h.printf("  RATIO duplicate p99, %d resources / %d resources: %v   (target ≤ 1.3)\n", n+h.cfg.dupRes, h.cfg.dupRes, spreadOf(rs))
-		h.printf("  RATIO of the p99 ratios to the baseline, %d / %d resources: %v (the same, net of what the rechecks take from the machine)\n", n+h.cfg.dupRes, h.cfg.dupRes, spreadOf(norm))
-	}
-	for time.Since(start) < h.cfg.rateWindow {
-		time.Sleep(time.Second)
-	}
-	close(stopCount)
-	<-counted
-	total := 0
-	for _, c := range counts {
-		total += c
-	}
-	peakRate := slices.Max(append(counts, 0))
-	h.printf("  get_official_account_info calls: %d in %ds; peak %d/s, mean %.0f/s   (documented limit 200/s per app)\n",
-		total, len(counts), peakRate, float64(total)/float64(max(len(counts), 1)))
-	h.printf("  calls per second: %v\n", counts)
-	rss, peak, gr = h.mgr.resources()
-	h.printf("  manager at the end: RSS %.0f MiB (peak %.0f MiB), %.0f goroutines\n", rss, peak, gr)
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oacapacity/oa-capacity-operator/internal/chatapi/chatapitest"
 	"github.com/oacapacity/oa-capacity-operator/internal/notify"
+	"github.com/oacapacity/oa-capacity-operator/webhookserver/callback"
 )
 
 // demo is everything of the local mode that is not Tencent's: the notification sink
@@ -24,14 +25,19 @@ import (
 //	                   count in the fake Chat; without n, fill it to its limit
 //	POST /stream       [rate=<users/s>&seconds=<n>&delay=<duration>]: users subscribe
 //	                   to the published account, as an app sends them (stream.go)
+//	POST /im/callback  the app's own webhook backend (the sample's callbackForward):
+//	                   checks the Sign as Chat made it, allows every message
+//	GET  /backend      the callbacks the backend received, "<command> <detail>" a line
 type demo struct {
-	chat       *chatapitest.Server
-	stream     http.Handler
-	signingKey string
-	out        io.Writer
+	chat          *chatapitest.Server
+	stream        http.Handler
+	signingKey    string
+	callbackToken string
+	out           io.Writer
 
 	mu       sync.Mutex
 	messages []string
+	received []string
 }
 
 func (d *demo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,9 +54,58 @@ func (d *demo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.subscribers(w, r)
 	case r.Method == http.MethodPost && r.URL.Path == "/stream":
 		d.stream.ServeHTTP(w, r)
+	case r.Method == http.MethodPost && r.URL.Path == "/im/callback":
+		d.backend(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/backend":
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, m := range d.received {
+			fmt.Fprintln(w, m)
+		}
 	default:
-		http.Error(w, "not found: POST /notify, GET /messages, POST /subscribers, POST /stream", http.StatusNotFound)
+		http.Error(w, "not found: POST /notify, GET /messages, POST /subscribers, POST /stream, POST /im/callback, GET /backend", http.StatusNotFound)
 	}
+}
+
+// backend plays the app's own webhook backend, as it was before the operator: it
+// checks the Sign of the query Chat made (the operator relays it unchanged) and
+// answers; a C2C.CallbackBeforeSendMsg is allowed (ErrorCode 0).
+func (d *demo) backend(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rt, _ := strconv.ParseInt(q.Get("RequestTime"), 10, 64)
+	if d.callbackToken != "" && q.Get("Sign") != callback.Sign(d.callbackToken, rt) {
+		fmt.Fprintln(d.out, "backend: refused a callback with a bad Sign")
+		http.Error(w, "bad Sign", http.StatusUnauthorized)
+		return
+	}
+	var b struct {
+		Command string `json:"CallbackCommand"`
+		From    string `json:"From_Account"`
+		To      string `json:"To_Account"`
+		Account string `json:"Official_Account"`
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil {
+		err = json.Unmarshal(raw, &b)
+	}
+	if err != nil {
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	line := b.Command + " " + b.Account
+	if b.From != "" {
+		line = b.Command + " " + b.From + " -> " + b.To
+	}
+	d.mu.Lock()
+	d.received = append(d.received, line)
+	d.mu.Unlock()
+	fmt.Fprintf(d.out, "backend: %s (Sign ok)\n", line)
+	w.Header().Set("Content-Type", "application/json")
+	info := ""
+	if b.Command == "C2C.CallbackBeforeSendMsg" {
+		info = "allowed by the app's backend"
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ActionStatus": "OK", "ErrorInfo": info, "ErrorCode": 0})
 }
 
 func (d *demo) notify(w http.ResponseWriter, r *http.Request) {

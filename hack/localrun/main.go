@@ -110,15 +110,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	sink := &http.Server{Handler: &demo{chat: chat, stream: stream, signingKey: sinkKey, out: os.Stdout}, ReadHeaderTimeout: 5 * time.Second}
+	sink := &http.Server{Handler: &demo{chat: chat, stream: stream, signingKey: sinkKey, callbackToken: demoCallbackToken, out: os.Stdout}, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = sink.Serve(demoL) }()
 	defer func() { _ = sink.Close() }()
 
-	if err := installSample(context.Background(), env.Client, oac, chat.URL(), "http://"+*demoAddr+"/notify", secretKey, sinkKey); err != nil {
+	if err := installSample(context.Background(), env.Client, oac, chat.URL(), "http://"+*demoAddr, secretKey, sinkKey); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, `localrun: ready. The sample %q is in namespace default; the fake Chat REST API
-is on %s, the notification sink on %s. In another terminal, in this directory:
+is on %s, the notification sink and the app's backend on %s. In another terminal, in this directory:
 
   export KUBECONFIG=%s
 %s
@@ -153,10 +153,12 @@ func seedChat(chat *chatapitest.Server, oac *chatv1alpha1.OfficialAccountCapacit
 	chat.AddAccount(chatapitest.Account{ID: b, Name: b, Owner: demoAdmin, SubscriberNum: 40000, MaxSubscriberNum: 150000})
 }
 
-// installSample creates the sample, pointed at the fake Chat and the sink, and the
-// Secrets it names.
-func installSample(ctx context.Context, c client.Client, oac *chatv1alpha1.OfficialAccountCapacity, chatURL, sinkURL, secretKey, sinkKey string) error {
+// installSample creates the sample, pointed at the fake Chat and the sink (which also
+// plays the app's backend), and the Secrets it names.
+func installSample(ctx context.Context, c client.Client, oac *chatv1alpha1.OfficialAccountCapacity, chatURL, demoURL, secretKey, sinkKey string) error {
+	sinkURL := demoURL + "/notify"
 	oac.Spec.ChatAPI = &chatv1alpha1.ChatAPISpec{Endpoint: chatURL}
+	oac.Spec.CallbackForward = &chatv1alpha1.CallbackForwardSpec{URL: demoURL + "/im/callback"}
 	oac.Spec.OnFull = &chatv1alpha1.OnFullSpec{
 		RaiseLimit: &chatv1alpha1.RaiseLimitSpec{Step: 50000, Ceiling: 150000},
 		ScaleOut:   &chatv1alpha1.ScaleOutSpec{MaxAccounts: 3, OwnerAccount: demoAdmin, NamePrefix: "Support", MaxSubscriberNum: 100000},

@@ -30,6 +30,12 @@ curl -s --data-urlencode 'account=@TOA#_support_a' -d subscribers=1000 127.0.0.1
 kubectl annotate oac support chat.oacapacity.io/requested-at="$(date +%s)" --overwrite
 kubectl wait oac/support --for=jsonpath='{.status.activeAccount}'='@TOA#_support_a'
 
+# 5. The app's own backend keeps its callbacks: the operator relays every other command
+#    to spec.callbackForward (the sink plays the backend) and returns its answer.
+bin/send-callback --token local-demo-token --app 1400000001 --command C2C.CallbackBeforeSendMsg --body '{"CallbackCommand":"C2C.CallbackBeforeSendMsg","From_Account":"alice","To_Account":"bob","MsgBody":[]}'
+# the full callbacks were recorded, and relayed to it in the background too:
+curl -s 127.0.0.1:9494/backend
+
 # What the owners were told (the sink prints each message as it arrives, too):
 curl -s 127.0.0.1:9494/messages
 `

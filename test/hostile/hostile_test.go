@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -146,9 +148,27 @@ func TestHostileInput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// App A's own backend (spec.callbackForward): whatever reaches it must be a
+	// callback of app A that Chat could have signed. It answers as the operator does,
+	// so that the rows relayed to it see the answer they expect.
+	var relayed, unauthenticated atomic.Int64
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		relayed.Add(1)
+		q := r.URL.Query()
+		rt, _ := strconv.ParseInt(q.Get("RequestTime"), 10, 64)
+		if q.Get("SdkAppid") != strconv.FormatInt(appA, 10) || q.Get("Sign") != sign(token, rt) ||
+			time.Since(time.Unix(rt, 0)).Abs() > 2*time.Minute {
+			unauthenticated.Add(1)
+			t.Errorf("an unauthenticated callback reached the app's backend: %s", r.URL.RawQuery)
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`+"\n")
+	}))
+	t.Cleanup(backend.Close)
 	oacA := &chatv1alpha1.OfficialAccountCapacity{ObjectMeta: metav1.ObjectMeta{Name: "signed", Namespace: ns},
 		Spec: chatv1alpha1.OfficialAccountCapacitySpec{SDKAppID: appA, Accounts: []string{accountA, accountA2},
-			CredentialsRef: chatv1alpha1.LocalObjectReference{Name: secretName}}}
+			CredentialsRef:  chatv1alpha1.LocalObjectReference{Name: secretName},
+			CallbackForward: &chatv1alpha1.CallbackForwardSpec{URL: backend.URL + "/im"}}}
 	oacB := &chatv1alpha1.OfficialAccountCapacity{ObjectMeta: metav1.ObjectMeta{Name: "unsigned", Namespace: ns},
 		Spec: chatv1alpha1.OfficialAccountCapacitySpec{SDKAppID: appB, Accounts: []string{accountB},
 			CredentialsRef: chatv1alpha1.LocalObjectReference{Name: noTokenSecret}}}
@@ -218,6 +238,43 @@ func TestHostileInput(t *testing.T) {
 			t.Errorf("HTTP %d %q, want the connection closed (or net/http's 408/400)", res.resp.StatusCode, res.body)
 		}
 	})
+
+	t.Run("unauthenticated relay attempts", func(t *testing.T) {
+		before := relayed.Load()
+		send := "C2C.CallbackBeforeSendMsg"
+		body := `{"CallbackCommand":"` + send + `","From_Account":"a","To_Account":"b","MsgBody":[]}`
+		stale := time.Now().Add(-5 * time.Minute)
+		for _, q := range []string{
+			values(appA, send, "", time.Now()).Encode(),
+			values(appA, send, "not-"+token, time.Now()).Encode(),
+			values(appA, send, token, stale).Encode(),
+			edit(values(appA, send, token, time.Now()), func(v url.Values) { v.Set("SdkAppid", strconv.FormatInt(unknownApp, 10)) }),
+			edit(values(appA, send, token, time.Now()), func(v url.Values) { v.Set("Sign", strings.ToUpper(v.Get("Sign"))) }),
+			edit(values(appA, send, token, time.Now()), func(v url.Values) { v.Add("Sign", sign(token, 0)) }),
+			values(appB, send, "", time.Now()).Encode(), // app B has no backend: OK, relayed nowhere
+		} {
+			resp, got, err := f.do(http.MethodPost, path+"?"+q, body, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode == http.StatusOK && !strings.Contains(q, strconv.FormatInt(appB, 10)) {
+				t.Errorf("%s: HTTP 200 %s", q, got)
+			}
+		}
+		if n := relayed.Load() - before; n != 0 {
+			t.Errorf("%d unauthenticated attempts reached the backend", n)
+		}
+		// A signed one does.
+		if err := f.expectOK(values(appA, send, token, time.Now()).Encode(), body); err != nil {
+			t.Error(err)
+		}
+		if relayed.Load() == before {
+			t.Error("the signed callback was not relayed")
+		}
+	})
+	if n := unauthenticated.Load(); n != 0 {
+		t.Errorf("%d unauthenticated callbacks reached the app's backend", n)
+	}
 
 	// Nothing was written.
 	for _, before := range []*chatv1alpha1.OfficialAccountCapacity{beforeA, beforeB} {

@@ -70,6 +70,9 @@ func (s *Server) getInfo(w http.ResponseWriter, command string, body []byte) {
 				it[field] = v
 			}
 		}
+		if s.onRead != nil {
+			s.onRead(id, s.now())
+		}
 		add("Name", a.Name)
 		add("Owner_Account", a.Owner)
 		add("CreateTime", a.CreateTime)

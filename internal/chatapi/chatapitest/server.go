@@ -128,6 +128,7 @@ type Server struct {
 	faults    map[string][]fault
 	holds     map[string]*hold
 	noRecord  bool
+	onRead    func(id string, at time.Time)
 
 	// Subscribers (subscriber.go).
 	subs      map[string]*subscribers
@@ -295,6 +296,15 @@ func (s *Server) RecordRequests(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.noRecord = !on
+}
+
+// OnRead calls f with each account get_official_account_info answers for, and when:
+// a load test learns from it how often each account is read. f runs under the
+// server's lock: it must not call the server.
+func (s *Server) OnRead(f func(id string, at time.Time)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onRead = f
 }
 
 // Calls returns how many requests reached command (e.g. "sendmsg"),

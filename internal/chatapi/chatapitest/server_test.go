@@ -260,3 +260,21 @@ func TestFakeCreateWithoutUserID(t *testing.T) {
 		t.Errorf("generated %q: %+v", id, a)
 	}
 }
+
+func TestFakeReportsEachAccountRead(t *testing.T) {
+	s := newServer(t)
+	s.AddAccount(chatapitest.Account{ID: "@TOA#_a", Owner: admin})
+	var got []string
+	s.OnRead(func(id string, at time.Time) {
+		got = append(got, id+" "+at.Format(time.RFC3339))
+	})
+	status, _ := send(t, s, raw{path: pathInfo, query: goodQuery(t),
+		body: `{"OfficialAccountIdList":[{"Official_Account":"@TOA#_a"},{"Official_Account":"@TOA#_missing"}]}`})
+	if status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	// The missing account is not a read: it has no count.
+	if want := []string{"@TOA#_a 2025-06-01T08:00:00Z"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("reads = %q, want %q", got, want)
+	}
+}
