@@ -1,6 +1,7 @@
 # oa-capacity-operator. Everything here needs Go and make, and kubectl, which renders
-# config/ for the chart and dist/install.yaml (make test builds both); everything else,
-# tools and the envtest control plane, is built from source through the Go module proxy.
+# config/ for the chart and dist/install.yaml (make test builds both), and curl and bash
+# for the walkthrough make test runs; everything else, tools and the envtest control
+# plane, is built from source through the Go module proxy.
 
 IMG ?= oa-capacity-operator:latest
 LOCALBIN ?= $(CURDIR)/bin
@@ -66,8 +67,12 @@ verify-fmt: ## Fail when a Go source is not gofmt-formatted.
 vet: ## Run go vet.
 	go vet ./...
 
+.PHONY: lint
+lint: ## Run golangci-lint (pinned in hack/tools/golangci-lint; cached outside the clone) with .golangci.yml.
+	"$$(hack/golangci-lint.sh)" run ./...
+
 .PHONY: test
-test: verify-generated verify-fmt vet envtest build image build-installer helm test-rules ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml, the chart and the alert rules).
+test: verify-generated verify-fmt vet lint envtest build image build-installer helm test-rules ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml, the chart and the alert rules).
 	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" OAC_PROMTOOL="$(PROMTOOL)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \

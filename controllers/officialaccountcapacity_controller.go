@@ -98,7 +98,7 @@ func (r *OfficialAccountCapacityReconciler) Reconcile(ctx context.Context, req c
 	if serr := r.finish(ctx, run); serr != nil {
 		if apierrors.IsConflict(serr) {
 			// The receiver wrote status meanwhile: start again from its write.
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{Requeue: true}, nil //nolint:staticcheck // SA1019: the rate-limited requeue, which RequeueAfter's fixed delay is not
 		}
 		return ctrl.Result{}, errors.Join(failed, serr)
 	}

@@ -131,7 +131,7 @@ func TestHeadroomFailsOverAhead(t *testing.T) {
 	if got := usedShare(oac, a); got != "91%" {
 		t.Errorf("used = %q", got)
 	}
-	if a.PredictedFullTime == nil || a.PredictedFullTime.Time.Before(at) || a.PredictedFullTime.Time.After(at.Add(2*time.Minute)) {
+	if a.PredictedFullTime == nil || a.PredictedFullTime.Time.Before(at) || a.PredictedFullTime.After(at.Add(2*time.Minute)) {
 		t.Errorf("predicted full at %v, want within 2 minutes of %v", a.PredictedFullTime, at)
 	}
 	if note := nearlyFullNote(oac, a, at); note != "at 91% of its limit (full in under a minute)" {

@@ -188,10 +188,10 @@ func pendingFor(oac *chatv1alpha1.OfficialAccountCapacity, kind, account string,
 func fullAction(oac *chatv1alpha1.OfficialAccountCapacity, account, did string) string {
 	active := oac.Status.ActiveAccount
 	var where string
-	switch {
-	case active == "":
+	switch active {
+	case "":
 		where = "no account of the pool has room"
-	case active == account:
+	case account:
 		where = "new subscribers still go to " + account
 	default:
 		where = "new subscribers now go to " + active

@@ -145,7 +145,7 @@ func TestReadingsShareCalls(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error)
 	go func() { stopped <- rd.Start(ctx) }()
-	defer func() { cancel(); <-stopped }()
+	defer func() { cancel(); <-stopped }() //nolint:errcheck // waits for the stop; the test checked what it needs
 
 	for key, accounts := range ids {
 		rd.ask(key, api, accounts)

@@ -176,7 +176,7 @@ func (h *harness) credentials() map[string]string {
 
 // create creates the resource "pool" for accounts a and b, pointed at the fake REST
 // server; mutate changes its spec first.
-func (h *harness) create(mutate func(*chatv1alpha1.OfficialAccountCapacitySpec)) *chatv1alpha1.OfficialAccountCapacity {
+func (h *harness) create(mutate func(*chatv1alpha1.OfficialAccountCapacitySpec)) {
 	h.t.Helper()
 	oac := &chatv1alpha1.OfficialAccountCapacity{
 		ObjectMeta: metav1.ObjectMeta{Name: "pool", Namespace: h.ns},
@@ -192,7 +192,6 @@ func (h *harness) create(mutate func(*chatv1alpha1.OfficialAccountCapacitySpec))
 	if err := env.Client.Create(context.Background(), oac); err != nil {
 		h.t.Fatal(err)
 	}
-	return oac
 }
 
 // full sends a signed "account full" callback to the receiver, as the Chat backend

@@ -95,7 +95,7 @@ func startServer(t testing.TB, opts Options) *harness {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-h.done:
+		case <-h.done: //nolint:errcheck // waits for the stop; how it stopped is not this cleanup's check
 		case <-time.After(30 * time.Second):
 			t.Error("manager did not stop")
 		}

@@ -14,7 +14,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "chat.oacapacity.io", Version: "v1alpha1"}
 
 	// SchemeBuilder adds the types of this package to a scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion} //nolint:staticcheck // SA1019: kubebuilder's scaffold; its replacement would pull apimachinery's registration boilerplate into the API package
 
 	// AddToScheme adds the types of this package to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme

@@ -30,13 +30,13 @@ const (
 type LimitSource string
 
 const (
-	// LimitFromAPI: the REST answer carried the account's MaxSubscriberNum.
+	// LimitFromAPI means the REST answer carried the account's MaxSubscriberNum.
 	LimitFromAPI LimitSource = "API"
-	// LimitFromOperator: the operator set it, raising the limit or creating the account.
+	// LimitFromOperator means the operator set it, raising the limit or creating the account.
 	LimitFromOperator LimitSource = "Operator"
-	// LimitLearned: the highest count read while the account was full.
+	// LimitLearned is the highest count read while the account was full.
 	LimitLearned LimitSource = "Learned"
-	// LimitDefault: not known; headroom assumes spec.headroom.defaultLimit. Such a limit
+	// LimitDefault means not known: headroom assumes spec.headroom.defaultLimit. Such a limit
 	// is never raised, and a reading at it does not mark the account full.
 	LimitDefault LimitSource = "Default"
 )

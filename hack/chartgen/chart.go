@@ -303,5 +303,5 @@ func managerOf(objs []object) (deploy, container object, err error) {
 			return deploy, c, nil
 		}
 	}
-	return nil, nil, fmt.Errorf("Deployment %s has no container named manager", name(deploy))
+	return nil, nil, fmt.Errorf("the Deployment %s has no container named manager", name(deploy))
 }

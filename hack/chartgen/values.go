@@ -101,7 +101,7 @@ func parametrize(objs []object) (defaults, error) {
 	spec := obj(deploy, "spec")
 	r, ok := spec["replicas"].(float64)
 	if !ok {
-		return d, fmt.Errorf("Deployment %s sets no replicas", name(deploy))
+		return d, fmt.Errorf("the Deployment %s sets no replicas", name(deploy))
 	}
 	d.Replicas = int64(r)
 	spec["replicas"] = placeholder("replicas")

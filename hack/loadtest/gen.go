@@ -106,16 +106,13 @@ func newClient(conns int) *http.Client {
 
 // runStats is what one run measured.
 type runStats struct {
-	sent     int
-	elapsed  time.Duration
-	answers  map[string]int
-	failed   int
-	lat      summary
-	rawLat   []time.Duration
-	rps      float64
-	writes   float64 // status writes during the run (manager only)
-	startAt  time.Time
-	answered []time.Time
+	sent    int
+	elapsed time.Duration
+	answers map[string]int
+	failed  int
+	lat     summary
+	rawLat  []time.Duration
+	rps     float64
 }
 
 func collect(results []result, elapsed time.Duration) runStats {

@@ -261,7 +261,7 @@ func closedSeed(ctx context.Context, url string, evs []event) runStats {
 
 // --- a burst of new events ---
 
-func (h *harness) burstPhase(ctx context.Context) error {
+func (h *harness) burstPhase(ctx context.Context) error { //nolint:unparam // every phase has this signature: main's switch runs them alike
 	n := h.cfg.burstRes * h.cfg.burstAcc
 	h.printf("\n== Burst: %d new events at once (a connection each) over %d resources × %d accounts; %d rounds\n",
 		n, h.cfg.burstRes, h.cfg.burstAcc, h.cfg.rounds)

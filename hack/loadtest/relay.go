@@ -28,10 +28,10 @@ func relayBody(ev event) []byte {
 		ev.command, ev.eventTime%1000, ev.eventTime)
 }
 
-// openLoop sends rate callbacks a second for d, whatever the answers' pace; each
-// latency is measured from the callback's scheduled time, so that a generator that
-// falls behind shows as latency, not as a lower rate.
-func openLoop(ctx context.Context, base, token string, rate int, d time.Duration, next func(i int64) event) runStats {
+// openLoop sends rate callbacks a second for d, signed with the load token, whatever
+// the answers' pace; each latency is measured from the callback's scheduled time, so
+// that a generator that falls behind shows as latency, not as a lower rate.
+func openLoop(ctx context.Context, base string, rate int, d time.Duration, next func(i int64) event) runStats {
 	c := newClient(512)
 	defer c.CloseIdleConnections()
 	interval := time.Second / time.Duration(rate)
@@ -99,15 +99,15 @@ func (h *harness) relayPhase(ctx context.Context) error {
 		return fmt.Errorf("the manager does not relay: %w", err)
 	}
 	// Warm both paths: connections, the manager's pool to the backend.
-	openLoop(ctx, h.baseline, token, h.cfg.relayRate, time.Second, next)
-	openLoop(ctx, h.mgr.callback, token, h.cfg.relayRate, time.Second, next)
+	openLoop(ctx, h.baseline, h.cfg.relayRate, time.Second, next)
+	openLoop(ctx, h.mgr.callback, h.cfg.relayRate, time.Second, next)
 
 	var directP99, relayedP99 []time.Duration
 	var directCPU, relayedCPU, baseInRelay float64
 	var directN, relayedN, errs int
 	for r := range h.cfg.rounds {
 		b0, c0 := processCPU(h.basePID), cpuSeconds(cpuNames...)
-		direct := openLoop(ctx, h.baseline, token, h.cfg.relayRate, h.cfg.duration, next)
+		direct := openLoop(ctx, h.baseline, h.cfg.relayRate, h.cfg.duration, next)
 		b1, c1 := processCPU(h.basePID), cpuSeconds(cpuNames...)
 		directCPU += b1 - b0
 		directN += direct.sent
@@ -116,7 +116,7 @@ func (h *harness) relayPhase(ctx context.Context) error {
 		h.printf("  %s\n", cpuDelta(c0, c1))
 
 		mgr0, bb0, c2 := processCPU(h.mgr.cmd.Process.Pid), processCPU(h.basePID), cpuSeconds(cpuNames...)
-		relayed := openLoop(ctx, h.mgr.callback, token, h.cfg.relayRate, h.cfg.duration, next)
+		relayed := openLoop(ctx, h.mgr.callback, h.cfg.relayRate, h.cfg.duration, next)
 		mgr1, bb1, c3 := processCPU(h.mgr.cmd.Process.Pid), processCPU(h.basePID), cpuSeconds(cpuNames...)
 		relayedCPU += mgr1 - mgr0
 		baseInRelay += bb1 - bb0

@@ -112,7 +112,7 @@ func TestMetricValue(t *testing.T) {
 
 func TestRateBuckets(t *testing.T) {
 	start := time.Unix(1000, 0)
-	at := func(d time.Duration) time.Time { return start.Add(d) }
+	at := start.Add
 	got := rateBuckets(start, []time.Time{at(-time.Millisecond), at(0), at(999 * time.Millisecond), at(time.Second), at(3500 * time.Millisecond)})
 	if want := []int{2, 1, 0, 1}; !slices.Equal(got, want) {
 		t.Fatalf("rateBuckets = %v, want %v", got, want)

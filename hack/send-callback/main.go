@@ -29,8 +29,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop() // not deferred: os.Exit would skip it
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}

@@ -218,10 +218,10 @@ func baseFromConfig(region, endpoint string) (string, error) {
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("Endpoint %q is not an http(s) URL with a host", endpoint)
+		return "", fmt.Errorf("the Endpoint %q is not an http(s) URL with a host", endpoint)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("Endpoint %q must not have a query, fragment or user info", endpoint)
+		return "", fmt.Errorf("the Endpoint %q must not have a query, fragment or user info", endpoint)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }

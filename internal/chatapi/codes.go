@@ -114,9 +114,5 @@ func AuthCode(code int) bool {
 // public table for this; the group codes 10021/10025 ("GroupId already used")
 // were considered and left out because they belong to another service.
 func AlreadyExistsCode(code int) bool {
-	switch code {
-	case CodeOfficialAccountIDInUse:
-		return true
-	}
-	return false
+	return code == CodeOfficialAccountIDInUse
 }

@@ -275,7 +275,7 @@ func (c *Client) CreateOfficialAccount(ctx context.Context, r CreateAccountReque
 	if r.MaxSubscriberNum < 0 {
 		return CreateResult{}, fmt.Errorf("chatapi: create official account %q: negative MaxSubscriberNum", r.UserID)
 	}
-	req := createRequest{r.Owner, r.Name, r.UserID, r.Introduction, r.FaceURL, r.Organization, r.CustomString, r.MaxSubscriberNum}
+	req := createRequest(r)
 	var ans createAnswer
 	err := c.call(ctx, ServiceOfficialAccount, CommandCreateOfficialAccount, req, &ans)
 	var ae *APIError

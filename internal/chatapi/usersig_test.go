@@ -60,8 +60,12 @@ func TestGenUserSigFixedVector(t *testing.T) {
 	// Step 4: zlib.
 	var z bytes.Buffer
 	zw := zlib.NewWriter(&z)
-	zw.Write([]byte(wantJSON))
-	zw.Close()
+	if _, err := zw.Write([]byte(wantJSON)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	// Step 5: std base64 with + → *, / → -, = → _.
 	b64 := base64.StdEncoding.EncodeToString(z.Bytes())
 	want := strings.NewReplacer("+", "*", "/", "-", "=", "_").Replace(b64)
@@ -262,8 +266,12 @@ func reencode(t *testing.T, sig string, edit func(string) string) string {
 	}
 	var z bytes.Buffer
 	zw := zlib.NewWriter(&z)
-	fmt.Fprint(zw, edited)
-	zw.Close()
+	if _, err := fmt.Fprint(zw, edited); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return sigReplacer.Replace(base64.StdEncoding.EncodeToString(z.Bytes()))
 }
 

@@ -166,7 +166,7 @@ func statusOK(status int) bool { return status >= 200 && status <= 299 }
 // anything else (4xx, a redirect that was not followed) will not.
 func statusError(status int, body []byte) *Error {
 	return &Error{
-		Permanent: !(status == http.StatusTooManyRequests || status >= 500),
+		Permanent: status != http.StatusTooManyRequests && status < 500,
 		Info:      string(body),
 	}
 }

@@ -137,7 +137,7 @@ func TestAttemptTimeout(t *testing.T) {
 	var n atomic.Int32
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body) // so the server notices the client leaving
+		_, _ = io.Copy(io.Discard, r.Body) // so the server notices the client leaving
 		if n.Add(1) == 1 {
 			// Hang until the client gives up on the attempt.
 			select {
@@ -146,7 +146,7 @@ func TestAttemptTimeout(t *testing.T) {
 			}
 			return
 		}
-		w.Write([]byte("ok"))
+		_, _ = w.Write([]byte("ok"))
 	}))
 	t.Cleanup(srv.Close)
 	defer close(release)

@@ -94,7 +94,7 @@ func newTarget(t *testing.T, replies ...reply) *target {
 			rp.status = http.StatusOK
 		}
 		w.WriteHeader(rp.status)
-		io.WriteString(w, rp.body)
+		_, _ = io.WriteString(w, rp.body)
 	}))
 	t.Cleanup(tg.srv.Close)
 	return tg

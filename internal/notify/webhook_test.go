@@ -19,7 +19,7 @@ import (
 // from the package: hex(HMAC-SHA256(key, timestamp + "." + body)).
 func webhookSignatureRef(key string, ts int64, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(key))
-	mac.Write([]byte(fmt.Sprintf("%d.%s", ts, body)))
+	fmt.Fprintf(mac, "%d.%s", ts, body)
 	return hex.EncodeToString(mac.Sum(nil))
 }
 

@@ -163,13 +163,6 @@ func answerCode(body string) int {
 	return *a.ErrorCode
 }
 
-// deliveries returns what the backend delivered so far.
-func (b *backend) deliveries() []delivery {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]delivery(nil), b.results...)
-}
-
 // to picks the same receiver for every attempt.
 func to(m *manager) func(int) string { return func(int) string { return m.url() } }
 

@@ -10,7 +10,6 @@ package e2e
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -106,5 +105,3 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

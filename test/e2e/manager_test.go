@@ -43,21 +43,21 @@ type manager struct {
 
 // replicas starts n managers with leader election in the namespace leaseNS, each on
 // free loopback ports, against the control plane of kubeconfig, and stops them when
-// the test ends. extra are more flags for every one.
-func replicas(t *testing.T, n int, kubeconfig, leaseNS string, extra ...string) []*manager {
+// the test ends.
+func replicas(t *testing.T, n int, kubeconfig, leaseNS string) []*manager {
 	t.Helper()
 	var ms []*manager
 	for i := range n {
 		m := &manager{t: t, name: fmt.Sprintf("manager-%d", i), log: &testenv.Buffer{}}
 		m.ports()
 		m.args = func() []string {
-			return append([]string{
+			return []string{
 				"--kubeconfig", kubeconfig,
 				"--leader-elect", "--leader-election-namespace", leaseNS,
 				"--callback-bind-address", m.callbacks,
 				"--metrics-bind-address", m.metrics, "--metrics-secure=false",
 				"--health-probe-bind-address", m.probes,
-			}, extra...)
+			}
 		}
 		ms = append(ms, m)
 	}
@@ -227,15 +227,6 @@ func (m *manager) kill() {
 	fmt.Fprintf(m.log, "--- e2e: SIGKILL %s\n", m.name)
 	if err := m.signal(syscall.SIGKILL, 10*time.Second); err != nil && !strings.Contains(err.Error(), "killed") {
 		m.t.Fatalf("SIGKILL %s: %v", m.name, err)
-	}
-}
-
-// term stops the manager as Kubernetes does, with SIGTERM, and requires a clean exit.
-func (m *manager) term() {
-	m.t.Helper()
-	fmt.Fprintf(m.log, "--- e2e: SIGTERM %s\n", m.name)
-	if err := m.signal(syscall.SIGTERM, 40*time.Second); err != nil {
-		m.t.Errorf("%s after SIGTERM: %v", m.name, err)
 	}
 }
 

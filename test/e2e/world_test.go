@@ -85,7 +85,7 @@ func (w *world) createSecret(name string, data map[string]string) {
 
 // resource creates an OfficialAccountCapacity of the app for accounts, with the
 // fake as its REST API; mutate changes the spec first.
-func (w *world) resource(name string, accounts []string, mutate func(*chatv1alpha1.OfficialAccountCapacitySpec)) *chatv1alpha1.OfficialAccountCapacity {
+func (w *world) resource(name string, accounts []string, mutate func(*chatv1alpha1.OfficialAccountCapacitySpec)) {
 	w.t.Helper()
 	oac := &chatv1alpha1.OfficialAccountCapacity{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.ns},
@@ -99,7 +99,6 @@ func (w *world) resource(name string, accounts []string, mutate func(*chatv1alph
 		mutate(&oac.Spec)
 	}
 	must(w.t, w.env.Client.Create(context.Background(), oac))
-	return oac
 }
 
 // get reads a resource afresh from the API server.

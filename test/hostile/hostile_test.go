@@ -839,10 +839,10 @@ func startManager(t *testing.T, bin, probes string, args ...string) *testenv.Buf
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-exited: //nolint:errcheck // waits for the exit; the test checked the manager's log
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited //nolint:errcheck // killed: the error says only that
 			t.Errorf("the manager did not stop within 15s of SIGTERM")
 		}
 	})

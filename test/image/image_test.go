@@ -204,7 +204,7 @@ func readTar(name string) (map[string]tarFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: a close error loses nothing
 	return readTarFrom(f)
 }
 

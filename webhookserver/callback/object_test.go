@@ -7,16 +7,11 @@ import (
 	"testing"
 )
 
-// referenceObject is what Parse did before parseObject: json.Unmarshal into a map,
+// referenceObjectQuirk is what Parse did before parseObject: json.Unmarshal into a map,
 // then a token walk for the first duplicate key. parseObject must answer the same,
 // but for one quirk of the old walk: a duplicated empty key ended it without
 // reporting anything (it returned the key, ""), so later duplicates went unseen;
-// parseObject reports them. emptyDup says the walk ended so.
-func referenceObject(raw []byte) (fields map[string]json.RawMessage, dup string, ok bool) {
-	fields, dup, ok, _ = referenceObjectQuirk(raw)
-	return fields, dup, ok
-}
-
+// parseObject reports them. Its last result says the walk ended so.
 func referenceObjectQuirk(raw []byte) (map[string]json.RawMessage, string, bool, bool) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {

@@ -26,11 +26,11 @@ var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 
-// newChat starts a fake Chat with accounts a and b and a client for it.
-func newChat(t *testing.T, aNum, aMax int64) (*chatapitest.Server, *chatapi.Client) {
+// newChat starts a fake Chat with accounts a (no subscribers yet) and b and a client for it.
+func newChat(t *testing.T, aMax int64) (*chatapitest.Server, *chatapi.Client) {
 	t.Helper()
 	chat := chatapitest.NewServer(t, 1400000001, "administrator", "key")
-	chat.AddAccount(chatapitest.Account{ID: "@TOA#_a", Name: "A", Owner: "o", SubscriberNum: aNum, MaxSubscriberNum: aMax})
+	chat.AddAccount(chatapitest.Account{ID: "@TOA#_a", Name: "A", Owner: "o", MaxSubscriberNum: aMax})
 	chat.AddAccount(chatapitest.Account{ID: "@TOA#_b", Name: "B", Owner: "o"})
 	c, err := chatapi.New(chat.ClientConfig())
 	if err != nil {
@@ -49,7 +49,7 @@ func newApp(t *testing.T, c *chatapi.Client, rate float64, delay time.Duration) 
 }
 
 func TestNewValidates(t *testing.T) {
-	_, c := newChat(t, 0, 10)
+	_, c := newChat(t, 10)
 	for _, cfg := range []appsim.Config{
 		{Rate: 1},
 		{Chat: c, Rate: 0},
@@ -84,7 +84,7 @@ func TestObserveAndActive(t *testing.T) {
 		{"nothing published", 0, []obs{{"a", 0}, {"", 1}}, map[float64]string{0.5: "a", 1: ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, c := newChat(t, 0, 10)
+			_, c := newChat(t, 10)
 			app := newApp(t, c, 1, tc.delay)
 			for _, o := range tc.obs {
 				app.Observe(o.account, at(o.seen))
@@ -105,7 +105,7 @@ func TestObserveAndActive(t *testing.T) {
 // Users arrive at the rate and go to the account the app uses; once it is full they
 // are refused until the app uses the next one, Delay after the operator published it.
 func TestStepSendsToTheActiveAccount(t *testing.T) {
-	chat, c := newChat(t, 0, 25)
+	chat, c := newChat(t, 25)
 	filled := make(chan string, 1)
 	chat.OnFull(func(account string, _ time.Time) { filled <- account })
 	app := newApp(t, c, 10, 10*time.Second)
@@ -154,7 +154,7 @@ func TestStepSendsToTheActiveAccount(t *testing.T) {
 }
 
 func TestStepCountsWhatItCouldNotSend(t *testing.T) {
-	chat, c := newChat(t, 0, 100)
+	chat, c := newChat(t, 100)
 	app := newApp(t, c, 10, 0)
 	ctx := context.Background()
 	_ = app.Step(ctx, at(0))
@@ -181,7 +181,7 @@ func TestStepCountsWhatItCouldNotSend(t *testing.T) {
 
 // Run steps on a real ticker until its context ends.
 func TestRun(t *testing.T) {
-	chat, c := newChat(t, 0, 1000)
+	chat, c := newChat(t, 1000)
 	app := newApp(t, c, 200, 0)
 	app.Observe("@TOA#_a", time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -208,7 +208,7 @@ func TestWatchSeesThePublishedAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, c := newChat(t, 0, 10)
+	_, c := newChat(t, 10)
 	app := newApp(t, c, 1, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

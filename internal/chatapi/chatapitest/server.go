@@ -674,7 +674,7 @@ func cloneValues(v url.Values) url.Values {
 
 func validName(name string) error {
 	if name == "" || len(name) > chatapi.MaxAccountNameBytes {
-		return fmt.Errorf("Name is %d bytes, want 1..%d", len(name), chatapi.MaxAccountNameBytes)
+		return fmt.Errorf("the Name is %d bytes, want 1..%d", len(name), chatapi.MaxAccountNameBytes)
 	}
 	return nil
 }

@@ -18,14 +18,18 @@ type Standalone struct {
 	cleanups []func()
 }
 
+// Helper does nothing: there is no test log to attribute lines in.
 func (s *Standalone) Helper() {}
 
+// Errorf prints the failure to Out after Prefix; the program goes on.
 func (s *Standalone) Errorf(format string, args ...any) {
-	fmt.Fprintf(s.Out, s.Prefix+format+"\n", args...)
+	_, _ = fmt.Fprintf(s.Out, s.Prefix+format+"\n", args...) // a log line; nowhere to report its loss
 }
 
+// Fatalf panics: only a bad call of the program's own gets here.
 func (s *Standalone) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 
+// Cleanup registers f to run at Close.
 func (s *Standalone) Cleanup(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
