@@ -1,7 +1,10 @@
 package webhookserver
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,4 +80,32 @@ func BenchmarkNewEvent(b *testing.B) {
 		})
 		b.ReportMetric((h.counter("writes", "success")-before)/float64(b.N), "writes/op")
 	})
+}
+
+// BenchmarkRelay is a callback the operator does not consume (a "Before" callback),
+// relayed to a backend that answers OK: authenticate, pick the target, relay, copy the
+// answer back. With -cpuprofile it shows where a relayed callback's CPU goes
+// (docs/performance.md, "Relaying to the app's backend").
+func BenchmarkRelay(b *testing.B) {
+	h := startServer(b, Options{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`)
+	}))
+	b.Cleanup(backend.Close)
+	appID := newAppID()
+	h.forwardPool(env.Namespace(b), "app", appID, "bench-token", backend.URL+"/im/callback", 0, nil, "@TOA#_bench_relay")
+	body := beforeSendBody()
+	relayed := h.counter("relays", "other", relayAnswered)
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, got := h.raw(query(appID, beforeSend, "bench-token", time.Now()), "application/json; charset=UTF-8", body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(got), `"OK"`) {
+			b.Fatalf("HTTP %d %q", resp.StatusCode, got)
+		}
+	}
+	if n := h.counter("relays", "other", relayAnswered) - relayed; n < float64(b.N) {
+		b.Fatalf("relayed %v of %d", n, b.N)
+	}
 }
