@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"sync"
@@ -175,7 +176,7 @@ func (rl *relayer) post(ctx context.Context, t *relayTarget, rawQuery string, co
 	req.Header.Set("User-Agent", "oa-capacity-operator-relay")
 	resp, err := c.Do(req)
 	if err != nil {
-		return rl.failed(t, failure(ctx, err), err)
+		return rl.failed(t, failure(ctx, err), withoutQuery(err, t.url))
 	}
 	defer resp.Body.Close()
 	got, err := io.ReadAll(io.LimitReader(resp.Body, maxRelayAnswer+1))
@@ -186,6 +187,16 @@ func (rl *relayer) post(ctx context.Context, t *relayTarget, rawQuery string, co
 		return rl.failed(t, relayTooLarge, fmt.Errorf("the answer is over %d bytes", maxRelayAnswer))
 	}
 	return relayAnswer{status: resp.StatusCode, contentType: resp.Header["Content-Type"], body: got, outcome: relayAnswered}
+}
+
+// withoutQuery is err with the request's URL cut to the target's: Chat's query,
+// appended to it, carries the Sign, which is never logged.
+func withoutQuery(err error, target string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, target, ue.Err)
+	}
+	return err
 }
 
 // failure names why a request failed: its deadline passed, or anything else.

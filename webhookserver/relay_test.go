@@ -3,6 +3,7 @@ package webhookserver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -441,5 +442,21 @@ func TestRelayCABundleMissing(t *testing.T) {
 	}
 	if h.counter("relays", "other", relayBadTarget) != 1 {
 		t.Error("bad_target not counted")
+	}
+}
+
+// A failed relay's error names the backend, never Chat's query: it carries the Sign.
+func TestRelayErrorsCarryNoSign(t *testing.T) {
+	target := "http://127.0.0.1:1/im/callback"
+	_, err := http.Post(target+"?Sign=0123abcd&RequestTime=1", "application/json", strings.NewReader("{}"))
+	if err == nil {
+		t.Fatal("a POST to port 1 succeeded")
+	}
+	got := withoutQuery(err, target).Error()
+	if strings.Contains(got, "0123abcd") || !strings.Contains(got, target) {
+		t.Errorf("error %q: want the target and no Sign", got)
+	}
+	if plain := errors.New("read the answer: EOF"); withoutQuery(plain, target) != plain {
+		t.Error("an error without a URL is changed")
 	}
 }
