@@ -11,49 +11,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
-	"github.com/oacapacity/oa-capacity-operator/controllers"
-	"github.com/oacapacity/oa-capacity-operator/webhookserver"
+	"github.com/oacapacity/oa-capacity-operator/test/metricnames"
 )
 
 // The repository's root, from this module's directory.
 const root = "../.."
-
-// describer is a prometheus.Registerer that records the names of the metrics
-// registered with it. Unlike a Registry's Gather, it sees vectors without series.
-type describer map[string]bool
-
-var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
-
-func (d describer) Register(c prometheus.Collector) error {
-	ch := make(chan *prometheus.Desc)
-	go func() { c.Describe(ch); close(ch) }()
-	var err error
-	for desc := range ch {
-		m := fqName.FindStringSubmatch(desc.String())
-		if m == nil {
-			err = errors.Join(err, fmt.Errorf("no fqName in %s", desc))
-			continue
-		}
-		d[m[1]] = true
-	}
-	return err
-}
-
-func (d describer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := d.Register(c); err != nil {
-			panic(err)
-		}
-	}
-}
-
-func (d describer) Unregister(prometheus.Collector) bool { return false }
 
 // registered reports whether the manager serves a metric of that name: one of the
 // operator's collectors (the controller's and the callback receiver's, as the manager
@@ -62,25 +28,9 @@ func (d describer) Unregister(prometheus.Collector) bool { return false }
 // Histograms' series have the suffixes _bucket, _sum and _count.
 func registered(t *testing.T) func(name string) bool {
 	t.Helper()
-	own := describer{}
-	if _, err := controllers.NewMetrics(own); err != nil {
+	own, err := metricnames.Operator()
+	if err != nil {
 		t.Fatal(err)
-	}
-	if _, err := webhookserver.New(nil, nil, nil, webhookserver.Options{Registerer: own}); err != nil {
-		t.Fatal(err)
-	}
-	if !own["oacapacity_callbacks_total"] || !own["oacapacity_capacity_available"] {
-		t.Fatalf("the describer missed metrics: %v", own)
-	}
-	// controller-runtime registers its collectors when its packages load; a registry
-	// refuses a second collector of a name it has, series or not.
-	inControllerRuntime := func(name string) bool {
-		probe := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "probe of hack/promqlcheck"})
-		if err := ctrlmetrics.Registry.Register(probe); err != nil {
-			return true
-		}
-		ctrlmetrics.Registry.Unregister(probe)
-		return false
 	}
 	return func(name string) bool {
 		if name == "up" {
@@ -88,7 +38,7 @@ func registered(t *testing.T) func(name string) bool {
 		}
 		for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
 			base, ok := strings.CutSuffix(name, suffix)
-			if ok && (own[base] || inControllerRuntime(base)) {
+			if ok && (own[base] || metricnames.InControllerRuntime(base)) {
 				return true
 			}
 		}
@@ -264,11 +214,8 @@ func TestDashboards(t *testing.T) {
 // The operator's metrics the dashboard does not show are a choice, not an oversight:
 // every oacapacity_ metric appears in some query of it.
 func TestDashboardShowsEveryOperatorMetric(t *testing.T) {
-	own := describer{}
-	if _, err := controllers.NewMetrics(own); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := webhookserver.New(nil, nil, nil, webhookserver.Options{Registerer: own}); err != nil {
+	own, err := metricnames.Operator()
+	if err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(root, "config", "grafana", "oa-capacity-operator.json"))

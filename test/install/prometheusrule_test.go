@@ -1,7 +1,6 @@
 package install
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,74 +8,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
-	"github.com/oacapacity/oa-capacity-operator/controllers"
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
-	"github.com/oacapacity/oa-capacity-operator/webhookserver"
+	"github.com/oacapacity/oa-capacity-operator/test/metricnames"
 )
 
-// describer is a prometheus.Registerer that records the names of the metrics
-// registered with it. Unlike a Registry's Gather, it sees vectors without series.
-type describer map[string]bool
-
-var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
-
-func (d describer) Register(c prometheus.Collector) error {
-	ch := make(chan *prometheus.Desc)
-	go func() { c.Describe(ch); close(ch) }()
-	for desc := range ch {
-		m := fqName.FindStringSubmatch(desc.String())
-		if m == nil {
-			return fmt.Errorf("no fqName in %s", desc)
-		}
-		d[m[1]] = true
-	}
-	return nil
-}
-
-func (d describer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := d.Register(c); err != nil {
-			panic(err)
-		}
-	}
-}
-
-func (d describer) Unregister(prometheus.Collector) bool { return false }
-
-// operatorMetrics are the names the operator's own collectors register: the
-// controller's and the callback receiver's.
-func operatorMetrics(t *testing.T) describer {
+// operatorMetrics are the names the operator's own collectors register.
+func operatorMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	d := describer{}
-	if _, err := controllers.NewMetrics(d); err != nil {
+	d, err := metricnames.Operator()
+	if err != nil {
 		t.Fatal(err)
-	}
-	if _, err := webhookserver.New(nil, nil, nil, webhookserver.Options{Registerer: d}); err != nil {
-		t.Fatal(err)
-	}
-	if !d["oacapacity_callbacks_total"] || !d["oacapacity_capacity_available"] {
-		t.Fatalf("the describer missed metrics: %v", d)
 	}
 	return d
-}
-
-// inControllerRuntime reports whether controller-runtime's registry (served on the
-// same endpoint) has a collector named name, series or not: registering another
-// collector of that name fails then.
-func inControllerRuntime(name string) bool {
-	probe := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "probe of the install test"})
-	if err := ctrlmetrics.Registry.Register(probe); err != nil {
-		return true
-	}
-	ctrlmetrics.Registry.Unregister(probe)
-	return false
 }
 
 type rule struct {
@@ -161,7 +109,7 @@ func TestPrometheusRule(t *testing.T) {
 				return true
 			}
 		}
-		return inControllerRuntime(name)
+		return metricnames.InControllerRuntime(name)
 	}
 	seen := map[string]bool{}
 	var n int
