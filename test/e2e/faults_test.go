@@ -11,6 +11,7 @@ import (
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
 	"github.com/oacapacity/oa-capacity-operator/internal/chatapi"
 	"github.com/oacapacity/oa-capacity-operator/internal/chatapi/chatapitest"
+	"github.com/oacapacity/oa-capacity-operator/internal/notify"
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
 )
 
@@ -166,10 +167,12 @@ func TestChatAPIFaults(t *testing.T) {
 }
 
 // Notification targets fail: 5xx twice, 429 with Retry-After, an answer slower than
-// the 5 s attempt timeout, a 400 (permanent), and 503 for good. The first three get
-// the message exactly once, within one delivery's 3 tries (Retry-After honoured);
-// the 400 is tried once, then the target is blocked; the lasting 503 is retried in
-// rounds of 3 tries with backoff between rounds, and its status counts the failures.
+// the attempt timeout, a 400 (permanent), and 503 for good. The first three get the
+// message exactly once, within one delivery's tries (Retry-After honoured); the 400
+// is tried once, then the target is blocked; the lasting 503 is retried in rounds of
+// notify's tries with backoff between rounds, and its status counts the failures.
+// The policy's figures are internal/notify's defaults, read from there: the test
+// follows the one owner of them.
 func TestNotificationTargetFaults(t *testing.T) {
 	onSharedPlane(t)
 	w := newWorld(t, env)
@@ -232,8 +235,8 @@ func TestNotificationTargetFaults(t *testing.T) {
 	if got := sinks["ratelimited"].got(); len(got) != 2 || got[1].at.Sub(got[0].at) < 900*time.Millisecond {
 		t.Errorf("ratelimited: want 2 tries at least Retry-After (1 s) apart:%v", sinks["ratelimited"])
 	}
-	if got := sinks["slow"].got(); len(got) != 2 || got[1].at.Sub(got[0].at) < 4500*time.Millisecond {
-		t.Errorf("slow: want 2 tries, the second after the 5 s attempt timeout:%v", sinks["slow"])
+	if got := sinks["slow"].got(); len(got) != 2 || got[1].at.Sub(got[0].at) < notify.DefaultAttemptTimeout-500*time.Millisecond {
+		t.Errorf("slow: want 2 tries, the second after the %v attempt timeout:%v", notify.DefaultAttemptTimeout, sinks["slow"])
 	}
 
 	// The 400 is permanent: one try, then the target is blocked with the message kept.
@@ -245,14 +248,16 @@ func TestNotificationTargetFaults(t *testing.T) {
 		t.Errorf("refuses: status %+v, want 1 failure, a 400 lastError, blockedConfig, the message pending", ref)
 	}
 
-	// The lasting 503: 3 tries a round; rounds apart by the backoff (2 s doubling).
+	// The lasting 503: notify's tries a round; rounds apart by the backoff (2 s
+	// doubling). Within a round the waits are shorter (0.5 s doubling, jittered).
+	const round = notify.DefaultMaxAttempts
 	dn := notification(oac, "down")
 	got := sinks["down"].got()
-	if len(got) < 3*int(dn.Failures) || len(got) > 3*int(dn.Failures+1) || !strings.Contains(dn.LastError, "503") || dn.BlockedConfig != "" || len(dn.Pending) != 1 {
-		t.Errorf("down: %d tries for %d failed rounds (want 3 a round), status %+v", len(got), dn.Failures, dn)
+	if len(got) < round*int(dn.Failures) || len(got) > round*int(dn.Failures+1) || !strings.Contains(dn.LastError, "503") || dn.BlockedConfig != "" || len(dn.Pending) != 1 {
+		t.Errorf("down: %d tries for %d failed rounds (want %d a round), status %+v", len(got), dn.Failures, round, dn)
 	}
-	if len(got) >= 4 && got[3].at.Sub(got[2].at) < 1500*time.Millisecond {
-		t.Errorf("down: the second round came %v after the first, want the backoff (2 s)", got[3].at.Sub(got[2].at))
+	if len(got) > round && got[round].at.Sub(got[round-1].at) < 1900*time.Millisecond {
+		t.Errorf("down: the second round came %v after the first, want the backoff (2 s)", got[round].at.Sub(got[round-1].at))
 	}
 
 	ev := strings.Join(w.events(), "\n")
