@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -165,6 +166,39 @@ type testFile struct {
 	} `json:"tests"`
 }
 
+// groupsTesting maps each alert to the names of the test groups with a case of it.
+// promtool checks an alert only in the cases that name it, so a broken alert is
+// caught, or not, by those groups alone: running only them (--run) is the same check,
+// about three times faster. An alert in a group without a name maps to nothing: all
+// groups run.
+func groupsTesting(t *testing.T) map[string][]string {
+	t.Helper()
+	named, unnamed := map[string][]string{}, map[string]bool{}
+	for _, f := range testFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tf testFile
+		if err := yaml.Unmarshal(b, &tf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range tf.Tests {
+			for _, c := range g.AlertRuleTests {
+				if g.Name == "" {
+					unnamed[c.Alertname] = true
+				} else if !slices.Contains(named[c.Alertname], g.Name) {
+					named[c.Alertname] = append(named[c.Alertname], g.Name)
+				}
+			}
+		}
+	}
+	for a := range unnamed {
+		delete(named, a)
+	}
+	return named
+}
+
 // Every alert has a case where it fires, with its labels and annotations, and one where
 // it stays quiet; the test files name no alert the rules do not have (a case of an
 // unknown alert expecting nothing would always pass).
@@ -286,6 +320,7 @@ func clone(t *testing.T, groups []group) []group {
 func TestBrokenRulesFail(t *testing.T) {
 	promtool(t)
 	groups := loadGroups(t)
+	tested := groupsTesting(t)
 	for gi, g := range groups {
 		for ri, r := range g.Rules {
 			name := alertName(r)
@@ -300,7 +335,11 @@ func TestBrokenRulesFail(t *testing.T) {
 						t.Skipf("%s does not apply to %s", m.name, name)
 					}
 					dir, files := suite(t, broken)
-					out, err := run(t, dir, append([]string{"test", "rules"}, files...)...)
+					args := append([]string{"test", "rules"}, files...)
+					for _, g := range tested[name] {
+						args = append(args, "--run=^"+regexp.QuoteMeta(g)+"$")
+					}
+					out, err := run(t, dir, args...)
 					if err == nil {
 						t.Fatalf("promtool test rules passed with %s broken (%s):\n%s", name, m.name, out)
 					}
