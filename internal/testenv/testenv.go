@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,18 @@ func Run(m *testing.M, env **Env) int {
 		fmt.Fprintln(os.Stderr, "testenv: stop:", err)
 	}
 	return code
+}
+
+// WaitingParallel lets n parallel tests run at once (or GOMAXPROCS, if more) unless
+// -parallel is given. Call it from TestMain after flag.Parse. Tests on a control plane
+// mostly wait, for the API server and for their timers, not for a CPU: the default
+// (GOMAXPROCS, 2 on CI) would run them two at a time and leave the machine idle.
+func WaitingParallel(n int) {
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), n)))
+	}
 }
 
 // Stop stops the control plane and removes its files.

@@ -12,8 +12,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -37,14 +35,9 @@ var (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	// The tests run in parallel, each holding sharedPlane or a control plane of its
-	// own, and TestNoSecretLeaks waits in a slot for the others: with the default
-	// -parallel (GOMAXPROCS, 2 here) it would keep one of the two slots and serialise
-	// TestSoak with the rest. An explicit -parallel is left alone.
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		_ = flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), 16)))
-	}
+	// own, and TestNoSecretLeaks waits in a slot for the others: with two slots it
+	// would keep one and serialise TestSoak with the rest.
+	testenv.WaitingParallel(16)
 	os.Exit(testenv.Run(m, &env))
 }
 
