@@ -93,7 +93,10 @@ var (
 // ports picks free loopback ports for the manager, never one handed out before in
 // this run.
 func (m *manager) ports() {
-	m.callbacks, m.metrics, m.probes = freePort(m.t), freePort(m.t), freePort(m.t)
+	c, me, p := freePort(m.t), freePort(m.t), freePort(m.t)
+	m.mu.Lock() // a restart during a burst changes them under the backend's senders
+	m.callbacks, m.metrics, m.probes = c, me, p
+	m.mu.Unlock()
 }
 
 func freePort(t *testing.T) string {
@@ -248,7 +251,11 @@ func (m *manager) pid() int {
 }
 
 // url is the manager's callback URL.
-func (m *manager) url() string { return "http://" + m.callbacks + "/callback" }
+func (m *manager) url() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return "http://" + m.callbacks + "/callback"
+}
 
 // scrape returns the manager's metrics in the text format.
 func (m *manager) scrape() (string, error) {
