@@ -73,9 +73,11 @@ lint: ## Run golangci-lint (pinned in hack/tools/golangci-lint; cached outside t
 
 .PHONY: test
 # test/rules runs in the one go test run, beside the packages that mostly wait on a
-# control plane, rather than before it (make test-rules runs it alone).
+# control plane, rather than before it (make test-rules runs it alone). -p: one more
+# test binary at a time than there are cores, because those packages mostly wait; the
+# default (GOMAXPROCS) left a core idle for half the run.
 test: verify-generated verify-fmt vet lint envtest build image build-installer helm promtool promqlcheck ## Run every test (envtest, race detector, fuzz smoke, the walkthrough, the image, dist/install.yaml, the chart and the alert rules).
-	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" OAC_PROMTOOL="$(PROMTOOL)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 ./...
+	OAC_IMAGE_TAR="$(IMAGE_TAR)" OAC_IMAGE_TAG="$(IMG)" OAC_HELM="$(HELM)" OAC_PROMTOOL="$(PROMTOOL)" KUBEBUILDER_ASSETS="$$(hack/envtest.sh path)" go test -race -count=1 -p $$(( $$(getconf _NPROCESSORS_ONLN) + 1 )) ./...
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t, -fuzztime=$(FUZZTIME)"; \
 		go test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "./$${t%%:*}"; \
