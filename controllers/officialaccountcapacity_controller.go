@@ -59,6 +59,7 @@ type OfficialAccountCapacityReconciler struct {
 
 	secrets secretCache
 	reads   *readings
+	holds   notifyHolds
 }
 
 // Rights of the reconciler; the receiver's are in webhookserver, the shared ones in main.go.
@@ -598,6 +599,7 @@ func (r *OfficialAccountCapacityReconciler) patchStatus(ctx context.Context, run
 func (r *OfficialAccountCapacityReconciler) gone(key types.NamespacedName) {
 	r.Metrics.gone(key)
 	r.reads.forget(key)
+	r.holds.forget(key)
 }
 
 func (r *OfficialAccountCapacityReconciler) now() time.Time {

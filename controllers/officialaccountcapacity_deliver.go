@@ -65,6 +65,8 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 	if fresh.ResourceVersion != run.base.ResourceVersion {
 		return time.Second, nil // the cache catches up; the receiver's write queues a reconcile too
 	}
+	key := client.ObjectKeyFromObject(oac)
+	var held time.Duration // until the first held target may be tried
 	var wg sync.WaitGroup
 	results := make(chan delivery, len(oac.Status.Notifications))
 	for i := range oac.Status.Notifications {
@@ -76,6 +78,12 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 		n, config, err := r.notifier(ctx, oac, target, run.api, run.admin, run.credentials)
 		if ns.BlockedConfig != "" && (ns.BlockedConfig == config || err != nil && !notify.IsPermanent(err)) {
 			continue // refused for good; waits for a change of spec or Secret
+		}
+		if wait := r.holds.wait(key, ns.Name, config, run.now); wait > 0 {
+			if held == 0 || wait < held {
+				held = wait
+			}
+			continue // failed lately; waits out its backoff
 		}
 		if err != nil {
 			results <- delivery{index: i, err: err, config: config}
@@ -111,10 +119,10 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 		done = append(done, d)
 	}
 	if len(done) == 0 {
-		return 0, nil
+		return held, nil
 	}
 	applyDeliveries(oac, done, run.now)
-	var retry time.Duration
+	retry, end := held, r.now()
 	for _, d := range done {
 		// Events at once: the deliveries happened whatever becomes of this reconcile.
 		ns := oac.Status.Notifications[d.index]
@@ -125,19 +133,79 @@ func (r *OfficialAccountCapacityReconciler) deliver(ctx context.Context, run *re
 		}
 		switch {
 		case d.err == nil:
+			r.holds.lift(key, ns.Name)
 		case notify.IsPermanent(d.err):
+			r.holds.lift(key, ns.Name) // blockedConfig holds it now
 			r.Metrics.notified(typ, "refused", 1)
 			r.eventNow(oac, warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s refused the message for good; nothing more is sent to it until its spec or Secret changes: %v", ns.Name, d.err)
 		default:
 			r.Metrics.notified(typ, "failed", 1)
 			r.eventNow(oac, warning, chatv1alpha1.NotificationFailedEvent, "Notify "+ns.Name, "%s: delivery failed %d times in a row; trying again: %v", ns.Name, ns.Failures, d.err)
 			wait := min(time.Duration(1)<<min(ns.Failures, 9)*time.Second, 5*time.Minute)
+			r.holds.hold(key, ns.Name, d.config, end.Add(wait))
 			if retry == 0 || wait < retry {
 				retry = wait
 			}
 		}
 	}
 	return retry, r.storeDeliveries(ctx, run, done)
+}
+
+// notifyHolds are the targets whose last delivery failed in a way that passes, each
+// with when it may be tried again. Every reconcile delivers (a reading, a callback, a
+// recheck), so without them a target that is down would be tried at each, and hold a
+// worker for up to the Budget each time, rather than after its backoff. In memory: a
+// new leader tries each target once, then backs off by status' failure count.
+type notifyHolds struct {
+	mu sync.Mutex
+	m  map[notifyHoldKey]notifyHold
+}
+
+type notifyHoldKey struct {
+	resource types.NamespacedName
+	target   string
+}
+
+type notifyHold struct {
+	until  time.Time
+	config string // a change of the target's spec or Secret lifts the hold
+}
+
+// wait is how long the target has still to wait; 0 if it may be tried now.
+func (h *notifyHolds) wait(resource types.NamespacedName, target, config string, now time.Time) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	hold, ok := h.m[notifyHoldKey{resource, target}]
+	if !ok || hold.config != config {
+		return 0
+	}
+	return max(hold.until.Sub(now), 0)
+}
+
+func (h *notifyHolds) hold(resource types.NamespacedName, target, config string, until time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = map[notifyHoldKey]notifyHold{}
+	}
+	h.m[notifyHoldKey{resource, target}] = notifyHold{until: until, config: config}
+}
+
+func (h *notifyHolds) lift(resource types.NamespacedName, target string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.m, notifyHoldKey{resource, target})
+}
+
+// forget drops the holds of a resource that is gone.
+func (h *notifyHolds) forget(resource types.NamespacedName) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.m {
+		if k.resource == resource {
+			delete(h.m, k)
+		}
+	}
 }
 
 // applyDeliveries records in oac's status what the targets accepted and how they

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	chatv1alpha1 "github.com/oacapacity/oa-capacity-operator/api/v1alpha1"
+	"github.com/oacapacity/oa-capacity-operator/internal/notify"
 )
 
 // One full callback: each target hears of it once, with the account, the time and the
@@ -213,4 +214,59 @@ func updateSecretURL(t *testing.T, h *harness, name, url string) {
 	if err := env.Client.Update(context.Background(), &sec); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A target that is down is tried again after its backoff (2 s, doubling), not at every
+// reconcile: the readings, callbacks and rechecks that make a resource reconcile often
+// must neither hammer it nor hold a worker for a delivery each time.
+func TestNotifyFailingTargetWaitsItsBackoff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	down := newSink(t)
+	down.answer(503, 1000)
+	ref := h.target("down", down.srv.URL, "")
+	h.startPool(func(s *chatv1alpha1.OfficialAccountCapacitySpec) {
+		s.Notify = []chatv1alpha1.NotifyTarget{{Name: "down", Type: chatv1alpha1.NotifySlack, SecretRef: ref}}
+	})
+	h.full("@TOA#_a", time.Now())
+	h.wait(15*time.Second, func(o *chatv1alpha1.OfficialAccountCapacity) error {
+		if len(o.Status.Notifications) != 1 || o.Status.Notifications[0].Failures != 1 {
+			return fmt.Errorf("notifications %s", dump(o.Status.Notifications))
+		}
+		return nil
+	})
+	held := time.Now() // the first round ended before this
+	round := len(down.all())
+	if round != notify.DefaultMaxAttempts {
+		t.Fatalf("the first round made %d tries, want %d", round, notify.DefaultMaxAttempts)
+	}
+
+	// Ten rechecks requested, each waited for until the resource reconciled.
+	for i := range 10 {
+		before := h.reconciles.Load()
+		h.annotate(chatv1alpha1.RequestedAtAnnotation, fmt.Sprintf("poke-%d", i))
+		testEventually(t, func() error {
+			if h.reconciles.Load() == before {
+				return fmt.Errorf("poke %d: no reconcile yet", i)
+			}
+			return nil
+		})
+	}
+	// The rounds the backoff allows in the time that passed, with a second to spare
+	// for when the first round really ended: 1, then one more at 2 s, 6 s, 14 s, ...
+	elapsed := time.Since(held) + time.Second
+	allowed := 1
+	for wait, sum := 2*time.Second, 2*time.Second; sum <= elapsed; wait, sum = 2*wait, sum+2*wait {
+		allowed++
+	}
+	if n := len(down.all()); n > allowed*round {
+		t.Errorf("%d tries in the %v after the first round's %d, with 10 rechecks: want at most %d rounds, the backoff's", n, elapsed, round, allowed)
+	}
+	// And it is tried again once the backoff is over.
+	testEventually(t, func() error {
+		if n := len(down.all()); n < 2*round {
+			return fmt.Errorf("%d tries, want a second round", n)
+		}
+		return nil
+	})
 }
