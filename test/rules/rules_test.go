@@ -166,14 +166,11 @@ type testFile struct {
 	} `json:"tests"`
 }
 
-// groupsTesting maps each alert to the names of the test groups with a case of it.
-// promtool checks an alert only in the cases that name it, so a broken alert is
-// caught, or not, by those groups alone: running only them (--run) is the same check,
-// about three times faster. An alert in a group without a name maps to nothing: all
-// groups run.
-func groupsTesting(t *testing.T) map[string][]string {
+// loadTestFiles decodes the test files, by path. Not strictly: fields testFile does not
+// model (input_series, interval) are promtool's to check.
+func loadTestFiles(t *testing.T) map[string]testFile {
 	t.Helper()
-	named, unnamed := map[string][]string{}, map[string]bool{}
+	out := map[string]testFile{}
 	for _, f := range testFiles(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -183,6 +180,20 @@ func groupsTesting(t *testing.T) map[string][]string {
 		if err := yaml.Unmarshal(b, &tf); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		out[f] = tf
+	}
+	return out
+}
+
+// groupsTesting maps each alert to the names of the test groups with a case of it.
+// promtool checks an alert only in the cases that name it, so a broken alert is
+// caught, or not, by those groups alone: running only them (--run) is the same check,
+// about three times faster. An alert in a group without a name maps to nothing: all
+// groups run.
+func groupsTesting(t *testing.T) map[string][]string {
+	t.Helper()
+	named, unnamed := map[string][]string{}, map[string]bool{}
+	for _, tf := range loadTestFiles(t) {
 		for _, g := range tf.Tests {
 			for _, c := range g.AlertRuleTests {
 				if g.Name == "" {
@@ -212,17 +223,7 @@ func TestEveryAlertIsTested(t *testing.T) {
 		}
 	}
 	fires, quiet := map[string]bool{}, map[string]bool{}
-	for _, f := range testFiles(t) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tf testFile
-		// Not strict: fields this check does not model (input_series, interval) are
-		// promtool's to check.
-		if err := yaml.Unmarshal(b, &tf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	for f, tf := range loadTestFiles(t) {
 		if !slices.Equal(tf.RuleFiles, []string{"rules.yaml"}) {
 			t.Errorf("%s: rule_files %q, want [rules.yaml], the file this test writes", filepath.Base(f), tf.RuleFiles)
 		}
