@@ -3,7 +3,6 @@ package install
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,22 +13,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/oacapacity/oa-capacity-operator/internal/testenv"
-	"github.com/oacapacity/oa-capacity-operator/test/metricnames"
 )
-
-// operatorMetrics are the names the operator's own collectors register.
-func operatorMetrics(t *testing.T) map[string]bool {
-	t.Helper()
-	d, err := metricnames.Operator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 type rule struct {
 	Alert       string            `json:"alert"`
-	Expr        string            `json:"expr"`
 	For         string            `json:"for"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
@@ -45,44 +32,9 @@ type prometheusRule struct {
 	} `json:"spec"`
 }
 
-var (
-	promString   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
-	promMatchers = regexp.MustCompile(`\{[^{}]*\}|\[[^\[\]]*\]`)
-	promNumber   = regexp.MustCompile(`\b\d[0-9a-zA-Z_.]*`) // numbers and durations (15m)
-	promGrouping = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)`)
-	promIdent    = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*(\s*\()?`)
-	promKeywords = []string{"and", "or", "unless", "offset", "bool", "by", "without", "on", "ignoring", "group_left", "group_right", "inf", "nan"}
-)
-
-// metricNames returns the metric names a PromQL expression selects: identifiers
-// outside strings, label matchers, ranges, groupings and numbers that are neither
-// functions or aggregations (followed by "(") nor keywords. A sketch of PromQL's
-// lexer, enough for the rules of config/prometheus; TestMetricNamesOfPromQL covers
-// the forms they use.
-func metricNames(expr string) []string {
-	s := promString.ReplaceAllString(expr, `""`)
-	s = promMatchers.ReplaceAllString(s, " ")
-	s = promGrouping.ReplaceAllString(s, " ")
-	s = promNumber.ReplaceAllString(s, " ")
-	var names []string
-	for _, m := range promIdent.FindAllStringSubmatch(s, -1) {
-		if m[1] != "" || slices.Contains(promKeywords, strings.ToLower(m[0])) {
-			continue
-		}
-		names = append(names, m[0])
-	}
-	return names
-}
-
-func TestMetricNamesOfPromQL(t *testing.T) {
-	got := metricNames(`sum by (namespace, reason) (increase(a_total{result=~"x|y", b="{c}"}[15m])) > 0.5 or sum without (pod) (b unless c offset 15m) > 0 and on(x) absent(up{job="j"} == 1)`)
-	if want := []string{"a_total", "b", "c", "up"}; !slices.Equal(got, want) {
-		t.Errorf("metricNames = %q, want %q", got, want)
-	}
-}
-
-// Every alert of config/prometheus names only metrics the manager serves, has a
-// duration, a severity, a summary and a description.
+// Every alert of config/prometheus has a duration, a severity, a summary and a
+// description. That its query parses and names only metrics the manager serves is
+// hack/promqlcheck's TestAlertRules, with Prometheus' own parser.
 func TestPrometheusRule(t *testing.T) {
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -98,18 +50,6 @@ func TestPrometheusRule(t *testing.T) {
 	}
 	if pr.Kind != "PrometheusRule" {
 		t.Fatalf("kind %q", pr.Kind)
-	}
-	own := operatorMetrics(t)
-	known := func(name string) bool {
-		if name == "up" { // Prometheus' own, per scrape target
-			return true
-		}
-		for _, suffix := range []string{"", "_bucket", "_sum", "_count"} { // histograms
-			if base, ok := strings.CutSuffix(name, suffix); ok && own[base] {
-				return true
-			}
-		}
-		return metricnames.InControllerRuntime(name)
 	}
 	seen := map[string]bool{}
 	var n int
@@ -133,15 +73,6 @@ func TestPrometheusRule(t *testing.T) {
 			for _, a := range []string{"summary", "description"} {
 				if strings.TrimSpace(r.Annotations[a]) == "" {
 					t.Errorf("%s has no %s", r.Alert, a)
-				}
-			}
-			names := metricNames(r.Expr)
-			if len(names) == 0 {
-				t.Errorf("%s: no metric in %q", r.Alert, r.Expr)
-			}
-			for _, name := range names {
-				if !known(name) {
-					t.Errorf("%s uses %s, which the operator does not serve", r.Alert, name)
 				}
 			}
 		}

@@ -1,5 +1,5 @@
 // Package metricnames tells the checks of the alert rules and the dashboard
-// (test/install, hack/promqlcheck) which metrics the manager serves.
+// (hack/promqlcheck) which metrics the manager serves.
 package metricnames
 
 import (
