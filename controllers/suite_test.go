@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,7 +41,6 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	flag.Parse()
 	// Each test has its own namespace and manager, and mostly waits (the repeat,
 	// headroom and notification tests for a minute or half of one): eight at a time
 	// take the package from 3.5 minutes to 1.5 on two cores.

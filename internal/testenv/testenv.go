@@ -116,10 +116,11 @@ func Run(m *testing.M, env **Env) int {
 }
 
 // WaitingParallel lets n parallel tests run at once (or GOMAXPROCS, if more) unless
-// -parallel is given. Call it from TestMain after flag.Parse. Tests on a control plane
-// mostly wait, for the API server and for their timers, not for a CPU: the default
-// (GOMAXPROCS, 2 on CI) would run them two at a time and leave the machine idle.
+// -parallel is given; call it from TestMain. Tests on a control plane mostly wait, for
+// the API server and for their timers, not for a CPU: the default (GOMAXPROCS, 2 on
+// CI) would run them two at a time and leave the machine idle.
 func WaitingParallel(n int) {
+	flag.Parse() // what was given
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
 	if !explicit {

@@ -9,7 +9,6 @@
 package e2e
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"sync"
@@ -33,7 +32,6 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
 	// The tests run in parallel, each holding sharedPlane or a control plane of its
 	// own, and TestNoSecretLeaks waits in a slot for the others: with two slots it
 	// would keep one and serialise TestSoak with the rest.
